@@ -1,0 +1,178 @@
+"""The event envelope every Cercle event travels in (see the design contract).
+
+The events service validates the type-specific `data`; this module checks the shape
+every consumer relies on, and turns envelopes to and from JSON bytes."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from cercle_common.errors import MalformedRequest, ValidationError
+
+CONTENT_SHARED = "content.shared"
+SHARE_ENGAGED = "share.engaged"
+SHARE_DELETED = "share.deleted"
+COURSE_COMPLETED = "course.completed"
+SURVEY_ANSWERED = "survey.answered"
+CHARTER_ACKNOWLEDGED = "charter.acknowledged"
+POINTS_ADJUSTED = "points.adjusted"
+EMPLOYEE_UPSERTED = "employee.upserted"
+EMPLOYEE_ERASED = "employee.erased"
+
+ACTION_TYPES = frozenset(
+    {
+        CONTENT_SHARED,
+        SHARE_ENGAGED,
+        SHARE_DELETED,
+        COURSE_COMPLETED,
+        SURVEY_ANSWERED,
+        CHARTER_ACKNOWLEDGED,
+        POINTS_ADJUSTED,
+    }
+)
+DIRECTORY_TYPES = frozenset({EMPLOYEE_UPSERTED, EMPLOYEE_ERASED})
+
+MAX_ID_LENGTH = 128
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """One event. `sequence` and `accepted_at` are set by the events service when it
+    accepts the event: the sequence is the order every order-dependent rule follows."""
+
+    id: str
+    type: str
+    occurred_at: datetime
+    employee_id: str
+    data: dict[str, Any]
+    source: str = "unknown"
+    schema_version: int = 1
+    sequence: int | None = None
+    accepted_at: datetime | None = None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-ready form, timestamps as ISO 8601 UTC with a `Z`."""
+        body = asdict(self)
+        body.pop("extra")
+        body["occurred_at"] = format_instant(self.occurred_at)
+        if self.accepted_at is None:
+            body.pop("accepted_at")
+        else:
+            body["accepted_at"] = format_instant(self.accepted_at)
+        if self.sequence is None:
+            body.pop("sequence")
+        return body
+
+    def to_json(self) -> bytes:
+        """UTF-8 JSON bytes, as published on Kafka."""
+        return json.dumps(self.to_dict(), separators=(",", ":"), sort_keys=True).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> Envelope:
+        """Parse Kafka message bytes; raises `MalformedRequest` or `ValidationError`."""
+        return cls.from_dict(decode_json_object(raw))
+
+    @classmethod
+    def from_dict(cls, body: dict[str, Any]) -> Envelope:
+        """Check the envelope's own fields (not the type-specific `data`)."""
+        return cls(
+            id=_identifier(body, "id"),
+            type=_string(body, "type"),
+            occurred_at=parse_instant(body.get("occurred_at"), "occurred_at"),
+            employee_id=_identifier(body, "employee_id"),
+            data=_object(body, "data"),
+            source=_optional_string(body, "source") or "unknown",
+            schema_version=_schema_version(body),
+            sequence=_optional_int(body, "sequence"),
+            accepted_at=(
+                parse_instant(body["accepted_at"], "accepted_at")
+                if body.get("accepted_at") is not None
+                else None
+            ),
+        )
+
+
+def decode_json_object(raw: bytes) -> dict[str, Any]:
+    """Decode UTF-8 JSON that must be an object."""
+    try:
+        body = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise MalformedRequest(f"not UTF-8: {error.reason} at byte {error.start}") from error
+    except json.JSONDecodeError as error:
+        raise MalformedRequest(f"not JSON: {error.msg} at line {error.lineno}") from error
+    if not isinstance(body, dict):
+        raise MalformedRequest("expected a JSON object")
+    return body
+
+
+def parse_instant(value: Any, field_name: str) -> datetime:
+    """An ISO 8601 timestamp with an explicit offset, returned in UTC."""
+    if not isinstance(value, str):
+        raise ValidationError("must be an ISO 8601 timestamp string", field_name)
+    try:
+        instant = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as error:
+        raise ValidationError(f"not an ISO 8601 timestamp: {value!r}", field_name) from error
+    if instant.tzinfo is None:
+        raise ValidationError("timestamp needs a time zone (e.g. a trailing Z)", field_name)
+    return instant.astimezone(UTC)
+
+
+def format_instant(instant: datetime) -> str:
+    """ISO 8601 in UTC with a `Z`, to the microsecond when there is one."""
+    text = instant.astimezone(UTC).isoformat()
+    return text.replace("+00:00", "Z")
+
+
+def _string(body: dict[str, Any], name: str) -> str:
+    value = body.get(name)
+    if value is None:
+        raise ValidationError("is required", name)
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError("must be a non-empty string", name)
+    return value
+
+
+def _identifier(body: dict[str, Any], name: str) -> str:
+    value = _string(body, name)
+    if len(value) > MAX_ID_LENGTH:
+        raise ValidationError(f"must be at most {MAX_ID_LENGTH} characters", name)
+    return value
+
+
+def _optional_string(body: dict[str, Any], name: str) -> str | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValidationError("must be a string", name)
+    return value
+
+
+def _optional_int(body: dict[str, Any], name: str) -> int | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError("must be an integer", name)
+    return value
+
+
+def _object(body: dict[str, Any], name: str) -> dict[str, Any]:
+    value = body.get(name)
+    if value is None:
+        raise ValidationError("is required", name)
+    if not isinstance(value, dict):
+        raise ValidationError("must be an object", name)
+    return value
+
+
+def _schema_version(body: dict[str, Any]) -> int:
+    version = body.get("schema_version", 1)
+    if version != 1 or isinstance(version, bool):
+        raise ValidationError("only schema_version 1 is supported", "schema_version")
+    return 1

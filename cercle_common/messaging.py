@@ -1,0 +1,348 @@
+"""Kafka producer and consumer helpers: at-least-once delivery with commits only after
+the batch's effects are written, poison messages to the dead-letter topic, and a pause
+with backoff (committing nothing) while a dependency is down."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import KafkaError
+
+from cercle_common import metrics
+from cercle_common.errors import CercleError, InfrastructureError
+from cercle_common.settings import Settings
+from cercle_common.topics import DEADLETTER
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_BYTES = 1_000_000
+
+
+@dataclass(frozen=True)
+class Record:
+    """One consumed message, detached from the client library."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+    @property
+    def key_text(self) -> str | None:
+        """The key decoded as UTF-8 (invalid bytes replaced), or None."""
+        return None if self.key is None else self.key.decode("utf-8", "replace")
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A record the handler refused as bad data, with the reason for the dead-letter topic."""
+
+    record: Record
+    error: Exception
+
+
+# A batch handler writes the effects of the good records (idempotently) and returns the
+# records it refused. It raises `InfrastructureError` when a dependency is down.
+BatchHandler = Callable[[Sequence[Record]], list[Rejection]]
+
+
+def client_options(settings: Settings) -> dict[str, Any]:
+    """Connection options shared by producers, consumers and admin clients."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.kafka_bootstrap_servers.split(","),
+        "security_protocol": settings.kafka_security_protocol,
+    }
+    if settings.kafka_sasl_mechanism:
+        options.update(
+            sasl_mechanism=settings.kafka_sasl_mechanism,
+            sasl_plain_username=settings.kafka_sasl_username,
+            sasl_plain_password=settings.kafka_sasl_password,
+        )
+    return options
+
+
+def make_producer(settings: Settings, **overrides: Any) -> KafkaProducer:
+    """A producer that waits for the broker's acknowledgement of every message."""
+    options: dict[str, Any] = {
+        **client_options(settings),
+        "acks": "all",
+        "linger_ms": 5,
+        "retries": 5,
+        "max_in_flight_requests_per_connection": 1,  # keeps per-key order across retries
+        "max_request_size": MAX_MESSAGE_BYTES + 64_000,
+    }
+    options.update(overrides)
+    return KafkaProducer(**options)
+
+
+def is_infrastructure_failure(error: BaseException) -> bool:
+    """True for an outage (broker, database, cache, network), which is retried, as opposed
+    to bad data, which is dead-lettered."""
+    if isinstance(error, InfrastructureError | KafkaError | ConnectionError | TimeoutError):
+        return True
+    module = type(error).__module__
+    if module.startswith("pymongo"):
+        from pymongo.errors import ConnectionFailure, OperationFailure
+
+        if isinstance(error, ConnectionFailure):
+            return True
+        # Other driver failures (a refused write, a bad query) are about the data.
+        return not isinstance(error, OperationFailure)
+    return module.startswith("redis")
+
+
+def describe(error: BaseException) -> str:
+    """The reason written next to a dead letter: `field: message` where a field is known."""
+    if isinstance(error, CercleError):
+        return f"{error.field}: {error.message}" if error.field else error.message
+    return f"{type(error).__name__}: {error}"
+
+
+class DeadLetters:
+    """Publishes refused records to the dead-letter topic: the original bytes as the value,
+    the reason and origin in headers (so `kcat -J` shows both and a re-submission sends
+    the exact bytes that were refused)."""
+
+    def __init__(self, producer: KafkaProducer, consumer_group: str) -> None:
+        self._producer = producer
+        self._group = consumer_group
+
+    def send(self, record: Record, error: Exception) -> None:
+        """Queue one dead letter; `flush()` makes it durable."""
+        headers = [
+            ("cercle.reason", describe(error).encode()[:4000]),
+            ("cercle.error_code", getattr(error, "code", "internal").encode()),
+            ("cercle.field", (getattr(error, "field", None) or "").encode()),
+            ("cercle.source_topic", record.topic.encode()),
+            ("cercle.source_partition", str(record.partition).encode()),
+            ("cercle.source_offset", str(record.offset).encode()),
+            ("cercle.consumer_group", self._group.encode()),
+            ("cercle.dead_lettered_at", datetime.now(UTC).isoformat().encode()),
+        ]
+        value = record.value
+        if value is not None and len(value) > MAX_MESSAGE_BYTES:
+            # A message too big to forward is described, not copied.
+            value = value[:MAX_MESSAGE_BYTES]
+            headers.append(("cercle.truncated", b"true"))
+        self._producer.send(DEADLETTER, key=record.key, value=value, headers=headers)
+        metrics.DEAD_LETTERS.labels(group=self._group, topic=record.topic).inc()
+        log.warning(
+            "dead-lettered",
+            extra={"topic": record.topic, "offset": record.offset, "reason": describe(error)},
+        )
+
+    def flush(self) -> None:
+        """Block until every queued dead letter is acknowledged."""
+        self._producer.flush(timeout=30)
+
+
+def per_record(handle: Callable[[Record], None]) -> BatchHandler:
+    """Adapts a one-record handler to a batch handler: a record that raises bad-data errors
+    is refused, an outage is raised for the loop to retry the whole batch."""
+
+    def handle_batch(records: Sequence[Record]) -> list[Rejection]:
+        rejected = []
+        for record in records:
+            try:
+                handle(record)
+            except Exception as error:
+                if is_infrastructure_failure(error):
+                    raise
+                rejected.append(Rejection(record, error))
+        return rejected
+
+    return handle_batch
+
+
+class ConsumerLoop:
+    """Consumes topics in a consumer group, hands each polled batch to a handler, sends
+    what it refuses to the dead-letter topic, then commits. On an outage it seeks back,
+    waits with exponential backoff and tries the same batch again, committing nothing."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        group: str,
+        topics: Iterable[str],
+        handler: BatchHandler,
+        *,
+        max_records: int = 500,
+        poll_timeout_ms: int = 500,
+        max_backoff_s: float = 30.0,
+        consumer_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.group = group
+        self._topics = list(topics)
+        self._handler = handler
+        self._max_records = max_records
+        self._poll_timeout_ms = poll_timeout_ms
+        self._max_backoff_s = max_backoff_s
+        self._stop = threading.Event()
+        self._settings = settings
+        self._consumer_options = consumer_options or {}
+        self._consumer: KafkaConsumer | None = None
+        self._dead_letters: DeadLetters | None = None
+        self.last_progress = time.monotonic()
+
+    def stop(self) -> None:
+        """Ask the loop to finish its batch, commit and leave the group."""
+        self._stop.set()
+
+    def stop_on_signals(self) -> None:
+        """SIGTERM / SIGINT finish the current batch and leave cleanly."""
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: self.stop())
+
+    def run(self, max_batches: int | None = None) -> None:
+        """Consume until stopped (or until `max_batches` polls that returned records)."""
+        consumer = self._connect()
+        batches = 0
+        try:
+            while not self._stop.is_set():
+                self.last_progress = time.monotonic()
+                polled = consumer.poll(
+                    timeout_ms=self._poll_timeout_ms, max_records=self._max_records
+                )
+                records = [_record(message) for batch in polled.values() for message in batch]
+                if not records:
+                    continue
+                self._process_until_done(records)
+                self._record_lag(consumer)
+                batches += 1
+                if max_batches is not None and batches >= max_batches:
+                    break
+        finally:
+            consumer.close(autocommit=False)
+            if self._dead_letters is not None:
+                self._producer.close(timeout=10)
+
+    def _connect(self) -> KafkaConsumer:
+        options: dict[str, Any] = {
+            **client_options(self._settings),
+            "group_id": self.group,
+            "enable_auto_commit": False,
+            "auto_offset_reset": "earliest",
+            "max_partition_fetch_bytes": MAX_MESSAGE_BYTES * 2,
+            "fetch_max_bytes": MAX_MESSAGE_BYTES * 8,
+        }
+        options.update(self._consumer_options)
+        consumer = KafkaConsumer(*self._topics, **options)
+        self._consumer = consumer
+        return consumer
+
+    @property
+    def _producer(self) -> KafkaProducer:
+        return self._dead_letter_sender()._producer
+
+    def _dead_letter_sender(self) -> DeadLetters:
+        if self._dead_letters is None:
+            self._dead_letters = DeadLetters(make_producer(self._settings), self.group)
+        return self._dead_letters
+
+    def _process_until_done(self, records: list[Record]) -> None:
+        backoff = 0.5
+        while True:
+            try:
+                self._process(records)
+                return
+            except Exception as error:
+                if not is_infrastructure_failure(error):
+                    raise
+                metrics.CONSUMER_RETRIES.labels(group=self.group).inc()
+                log.warning(
+                    "dependency unavailable, retrying the batch",
+                    extra={"error": describe(error), "backoff_s": backoff},
+                )
+                self._rewind(records)
+                if self._stop.wait(backoff):
+                    raise SystemExit(0) from error
+                self.last_progress = time.monotonic()
+                backoff = min(backoff * 2, self._max_backoff_s)
+
+    def _process(self, records: list[Record]) -> None:
+        rejected = self._handler(records)
+        if rejected:
+            sender = self._dead_letter_sender()
+            for rejection in rejected:
+                sender.send(rejection.record, rejection.error)
+            sender.flush()
+        assert self._consumer is not None
+        self._consumer.commit(_next_offsets(records))
+        metrics.CONSUMED.labels(group=self.group).inc(len(records) - len(rejected))
+
+    def _rewind(self, records: list[Record]) -> None:
+        # Without this the next poll would move past the batch that was not applied.
+        assert self._consumer is not None
+        first: dict[TopicPartition, int] = {}
+        for record in records:
+            partition = TopicPartition(record.topic, record.partition)
+            first[partition] = min(first.get(partition, record.offset), record.offset)
+        assigned = self._consumer.assignment()
+        for partition, offset in first.items():
+            if partition in assigned:
+                self._consumer.seek(partition, offset)
+
+    def _record_lag(self, consumer: KafkaConsumer) -> None:
+        for partition in consumer.assignment():
+            highwater = consumer.highwater(partition)
+            if highwater is None:
+                continue
+            lag = max(highwater - consumer.position(partition), 0)
+            metrics.CONSUMER_LAG.labels(
+                group=self.group, topic=partition.topic, partition=str(partition.partition)
+            ).set(lag)
+
+
+def _record(message: Any) -> Record:
+    return Record(
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        key=message.key,
+        value=message.value,
+        headers=tuple(message.headers or ()),
+    )
+
+
+def _next_offsets(records: Sequence[Record]) -> dict[TopicPartition, Any]:
+    from kafka.structs import OffsetAndMetadata
+
+    last: dict[TopicPartition, int] = {}
+    for record in records:
+        partition = TopicPartition(record.topic, record.partition)
+        last[partition] = max(last.get(partition, -1), record.offset)
+    return {partition: OffsetAndMetadata(offset + 1, "", -1) for partition, offset in last.items()}
+
+
+def run_consumer(
+    service: str,
+    settings: Settings,
+    loop: ConsumerLoop,
+    ready_checks: dict[str, Callable[[], None]] | None = None,
+) -> None:
+    """The body of every consumer entrypoint: JSON logs, health endpoints on
+    `settings.health_port`, clean stop on SIGTERM, then the loop until stopped."""
+    from cercle_common.health import heartbeat_alive, serve_health_in_background
+    from cercle_common.jsonlog import configure_logging
+
+    configure_logging(service, settings.log_level)
+    stop_health = serve_health_in_background(
+        settings.health_port, ready_checks, heartbeat_alive(lambda: loop.last_progress)
+    )
+    loop.stop_on_signals()
+    log.info("consumer started", extra={"group": loop.group})
+    try:
+        loop.run()
+    finally:
+        stop_health()
+        log.info("consumer stopped", extra={"group": loop.group})
