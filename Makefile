@@ -1,0 +1,60 @@
+# Cercle — every command a developer or an admin needs. `make help` lists them.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+TEST_STACK := .stack/test/env
+
+.DEFAULT_GOAL := help
+.PHONY: help install tools stack run down test test-unit lint format token bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+install: $(INSTALLED) ## Create the virtual environment with the pinned dependencies
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[dev]'
+	touch $@
+
+tools: install ## Install the test tools that live in their own environments
+	bash tools/openbadges/install.sh
+	bash tools/k8s/install.sh
+
+stack: install ## Start Kafka, the MongoDB wire server and Redis (the dev instance)
+	$(PY) -m devstack up --name dev
+
+run: install ## Run the whole system with a demo organisation (foreground; Ctrl-C stops it)
+	$(PY) -m devstack run
+
+down: ## Stop everything `make run` or `make stack` started
+	-$(PY) -m devstack down --all
+
+test: install tools ## Unit, integration and end-to-end tests on a fresh local test stack
+	$(PY) -m devstack up --name test --fresh
+	set -a; source $(TEST_STACK); set +a; \
+	  $(PY) -m pytest tests/unit -q && $(PY) -m pytest tests -q --ignore=tests/unit; \
+	  status=$$?; $(PY) -m devstack down --name test; exit $$status
+
+test-unit: install ## The pure unit tests only (no services, seconds)
+	$(PY) -m pytest tests/unit -q
+
+lint: install ## ruff (lint and format check) and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy cercle_common services gateway devstack
+
+format: install ## Format the code with ruff
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+token: install ## Print a development JWT: make token EMPLOYEE=e-1 [ROLE=admin]
+	@$(PY) -m gateway.token --employee "$(EMPLOYEE)" $(if $(ROLE),--role $(ROLE))
+
+bench: install ## Benchmarks on the dev stack (make stack first); prints figures
+	set -a; source .stack/dev/env; set +a; for b in bench/*.py; do $(PY) $$b || exit 1; done
+
+clean: down ## Remove the local stack's data (downloads and builds stay cached)
+	rm -rf .stack
