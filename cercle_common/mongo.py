@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import mongoengine
-from pymongo import MongoClient
+from pymongo import MongoClient, uri_parser
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError, ConnectionFailure, DuplicateKeyError, PyMongoError
 
@@ -20,6 +20,12 @@ def connect(settings: Settings, service: str, alias: str = "default") -> Databas
     """Register the service's database with mongoengine (under `alias`) and return the raw
     pymongo database for bulk writes. Connects lazily: nothing is sent until first use."""
     name = settings.database_name(service)
+    if uri_parser.parse_uri(settings.mongo_url).get("database"):
+        # A database in the URL would silently win over the one this service owns.
+        raise ValueError(
+            "MONGO_URL must not name a database (each service owns its own); "
+            "use ?authSource=<db> to name the authentication database"
+        )
     mongoengine.disconnect(alias=alias)
     client: MongoClient = mongoengine.connect(
         db=name,

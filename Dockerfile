@@ -1,0 +1,42 @@
+# syntax=docker/dockerfile:1
+# One image for every part of Cercle: each Kubernetes workload runs it with its own command
+# (gunicorn for the APIs, `python -m ...` for consumers, the relay and the jobs).
+# Build: docker build -t cercle:<version> .
+
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+
+# --- build: the dependencies pinned in pyproject.toml, into a virtual environment -------
+FROM ${PYTHON_IMAGE} AS build
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONDONTWRITEBYTECODE=1
+WORKDIR /build
+COPY pyproject.toml ./
+# The runtime dependencies only (not the dev extras), read from the one list of pins.
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > requirements.txt \
+    && python -m venv /opt/cercle \
+    && /opt/cercle/bin/pip install --no-cache-dir --only-binary=:all: -r requirements.txt \
+    && /opt/cercle/bin/pip uninstall --yes pip
+WORKDIR /app
+COPY cercle_common ./cercle_common
+COPY services ./services
+COPY gateway ./gateway
+# Compiled now: at run time the root file system is read-only.
+RUN /opt/cercle/bin/python -m compileall -q /app /opt/cercle
+
+# --- runtime: the interpreter, the environment and the code; no compiler, no pip ---------
+FROM ${PYTHON_IMAGE} AS runtime
+RUN groupadd --system --gid 10001 cercle \
+    && useradd --system --uid 10001 --gid cercle --no-create-home --home-dir /nonexistent \
+       --shell /usr/sbin/nologin cercle
+COPY --from=build /opt/cercle /opt/cercle
+COPY --from=build /app /app
+ENV PATH=/opt/cercle/bin:$PATH \
+    PYTHONPATH=/app \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1
+WORKDIR /app
+USER 10001:10001
+EXPOSE 8080 9100
+# The gateway by default; every Deployment states its own command.
+CMD ["gunicorn", "--bind=0.0.0.0:8080", "--worker-class=gthread", "--workers=2", "--threads=4", "gateway.app:create_app()"]
