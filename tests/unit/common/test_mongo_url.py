@@ -1,3 +1,4 @@
+import mongoengine
 import pytest
 
 from cercle_common.mongo import connect
@@ -12,4 +13,7 @@ def test_a_database_named_in_mongo_url_is_refused() -> None:
 
 def test_each_service_gets_its_own_database() -> None:
     settings = Settings.from_env({"mongo_url": "mongodb://127.0.0.1:1/?authSource=admin"})
-    assert connect(settings, "points").name == "cercle_points"
+    try:
+        assert connect(settings, "points").name == "cercle_points"
+    finally:
+        mongoengine.disconnect_all()  # closes the client it opened (no server contacted)
