@@ -1,0 +1,159 @@
+"""The badges consumer: `python -m services.badges.consumer` (group `cercle-badges`).
+
+Reads `cercle.events.v1` (badge criteria over events, `share.deleted` reversals),
+`cercle.points.v1` (points milestones and periodic badges) and `cercle.employees.v1`
+(teams for team challenges; a tombstone erases the employee's badges). A batch is
+grouped per employee so that each employee's state is written once per batch."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from cercle_common.envelope import ACTION_TYPES, Envelope, decode_json_object
+from cercle_common.errors import InfrastructureError, ValidationError
+from cercle_common.messaging import ConsumerLoop, Record, Rejection, is_infrastructure_failure
+from cercle_common.mongo import ping
+from cercle_common.settings import Settings
+from cercle_common.topics import EMPLOYEES, EVENTS, POINTS
+from services.badges.bootstrap import Components, build
+from services.badges.domain.facts import ActionFact, PointsFact, parse_points_entry
+from services.badges.handlers import BadgeService
+
+log = logging.getLogger(__name__)
+
+GROUP = "cercle-badges"
+TOPICS = (EVENTS, POINTS, EMPLOYEES)
+# States kept in memory by the consumer, which is almost always their only writer.
+STATE_CACHE_SIZE = 20_000
+Fact = ActionFact | PointsFact
+
+
+def decode_event(record: Record) -> ActionFact | None:
+    """An event of `cercle.events.v1` as a fact, or None for types badges ignore."""
+    if record.value is None:
+        raise ValidationError("an event message needs a value")
+    envelope = Envelope.from_json(record.value)
+    if envelope.sequence is None:
+        raise ValidationError("is required on cercle.events.v1", "sequence")
+    if envelope.type not in ACTION_TYPES:
+        return None
+    return ActionFact(
+        id=envelope.id,
+        type=envelope.type,
+        employee_id=envelope.employee_id,
+        occurred_at=envelope.occurred_at,
+        sequence=envelope.sequence,
+        data=envelope.data,
+    )
+
+
+def decode_points(record: Record) -> PointsFact:
+    """A ledger entry of `cercle.points.v1` as a fact."""
+    if record.value is None:
+        raise ValidationError("a ledger message needs a value")
+    return parse_points_entry(decode_json_object(record.value))
+
+
+class BadgesHandler:
+    """The consumer's batch handler: decode, group per employee, apply, and refuse (for
+    the dead-letter topic) what is bad data; an outage is raised for the loop to retry."""
+
+    def __init__(self, service: BadgeService) -> None:
+        self._service = service
+
+    def __call__(self, records: Sequence[Record]) -> list[Rejection]:
+        rejected: list[Rejection] = []
+        pending: dict[str, list[tuple[Record, Fact]]] = {}
+        for record in records:
+            try:
+                if record.topic == EMPLOYEES:
+                    employee_id = self._employee_key(record)
+                    # A directory change lands after the facts that came before it.
+                    rejected += self._apply(employee_id, pending.pop(employee_id, []))
+                    self._apply_directory(employee_id, record)
+                    continue
+                fact = decode_event(record) if record.topic == EVENTS else decode_points(record)
+            except Exception as error:
+                if is_infrastructure_failure(error):
+                    raise
+                rejected.append(Rejection(record, error))
+                continue
+            if fact is not None:
+                pending.setdefault(fact.employee_id, []).append((record, fact))
+        for employee_id, facts in pending.items():
+            rejected += self._apply(employee_id, facts)
+        return rejected
+
+    def _apply(self, employee_id: str, facts: list[tuple[Record, Fact]]) -> list[Rejection]:
+        if not facts:
+            return []
+        try:
+            self._service.apply_facts(employee_id, [fact for _, fact in facts])
+        except Exception as error:
+            if is_infrastructure_failure(error):
+                raise
+            # Not an outage: a bug or data the core cannot take. Refuse this employee's
+            # records of the batch (with the reason) rather than stall the partition.
+            log.exception("badge facts refused", extra={"employee_id": employee_id})
+            return [Rejection(record, error) for record, _ in facts]
+        return []
+
+    @staticmethod
+    def _employee_key(record: Record) -> str:
+        if record.key:
+            return record.key.decode("utf-8")
+        if record.value is None:
+            raise ValidationError("a tombstone needs the employee id as key", "key")
+        body = decode_json_object(record.value)
+        employee_id = body.get("employee_id")
+        if not isinstance(employee_id, str) or not employee_id:
+            raise ValidationError("is required", "employee_id")
+        return employee_id
+
+    def _apply_directory(self, employee_id: str, record: Record) -> None:
+        if record.value is None:
+            self._service.erase(employee_id)
+            return
+        body: dict[str, Any] = decode_json_object(record.value)
+        body.setdefault("employee_id", employee_id)
+        if body["employee_id"] != employee_id:
+            raise ValidationError("differs from the message key", "employee_id")
+        self._service.directory.apply_snapshot(body)
+
+
+def build_loop(settings: Settings, components: Components, group: str = GROUP) -> ConsumerLoop:
+    """The consumer loop of the badges service (tests give their own group)."""
+    return ConsumerLoop(settings, group, TOPICS, BadgesHandler(components.service))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entrypoint: consume until SIGTERM, health on `HEALTH_PORT`."""
+    import argparse
+
+    from cercle_common.messaging import run_consumer
+
+    parser = argparse.ArgumentParser(prog="python -m services.badges.consumer")
+    parser.add_argument("--group", default=GROUP, help=f"consumer group (default {GROUP})")
+    args = parser.parse_args(argv)
+    settings = Settings.from_env()
+    components = build(settings, state_cache_size=STATE_CACHE_SIZE)
+    try:
+        components.awards.ensure_indexes()
+    except InfrastructureError:
+        log.warning("indexes not ensured: MongoDB unavailable; the loop retries its writes")
+    loop = build_loop(settings, components, group=args.group)
+    try:
+        run_consumer(
+            "badges-consumer",
+            settings,
+            loop,
+            ready_checks={"mongo": lambda: ping(components.database)},
+        )
+    finally:
+        components.close()
+
+
+if __name__ == "__main__":
+    main()

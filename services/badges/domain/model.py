@@ -1,0 +1,448 @@
+"""One employee's badges: what counted for each badge, the awards, the progress, and the
+badge messages still to publish (an outbox kept in the same document, so that the state,
+its processing position and what it must announce are written in one single write)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from cercle_common.errors import Conflict, NotFound
+from services.badges.domain.catalogue import (
+    CHALLENGE,
+    COUNT,
+    SET,
+    SINGLE_TIER,
+    STREAK,
+    BadgeDefinition,
+    Catalogue,
+)
+from services.badges.domain.criteria import Match, local_period_key, standing
+from services.badges.domain.facts import ActionFact, PointsFact
+
+AWARDED = "awarded"
+REVOKED = "revoked"
+BY_REVERSAL = "reversal"
+BY_ADMIN = "admin"
+SHARE_DELETED = "share.deleted"
+CONTENT_SHARED = "content.shared"
+# Fields of a `share.deleted` event naming the share it withdraws, most precise first.
+SHARE_REFERENCES = ("share_event_id", "event_id", "share_id")
+
+
+def award_id(employee_id: str, badge_id: str, tier: str) -> str:
+    """The award's id, the same everywhere: `<employee_id>:<badge_id>:<tier>`."""
+    return f"{employee_id}:{badge_id}:{tier}"
+
+
+def parse_award_id(value: str) -> tuple[str, str, str]:
+    """(employee_id, badge_id, tier) of an award id; `NotFound` if it has not that shape.
+    Badge ids and tiers have no colon, so the employee id is what precedes the last two."""
+    parts = value.rsplit(":", 2)
+    if len(parts) != 3 or not all(parts):
+        raise NotFound(f"no award {value!r}", "award_id")
+    return parts[0], parts[1], parts[2]
+
+
+@dataclass
+class Award:
+    """A badge tier granted to the employee. `revision` grows with every change, so that
+    a projection never goes back to an older status."""
+
+    badge_id: str
+    tier: str
+    status: str
+    awarded_at: datetime
+    evidence: list[str]
+    revoked_at: datetime | None = None
+    reason: str | None = None
+    revoked_by: str | None = None
+    revision: int = 1
+
+    @property
+    def at(self) -> datetime:
+        """When the award last changed status."""
+        return self.revoked_at if self.status == REVOKED and self.revoked_at else self.awarded_at
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far the employee is from the badge's next tier (None when all are held)."""
+
+    badge_id: str
+    current: int
+    next_tier: str | None
+    next_threshold: int | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form served by the API."""
+        return {
+            "badge_id": self.badge_id,
+            "current": self.current,
+            "next_tier": self.next_tier,
+            "next_threshold": self.next_threshold,
+        }
+
+
+@dataclass
+class EmployeeBadges:
+    """The badge state of one employee (the aggregate every write goes through)."""
+
+    employee_id: str
+    event_position: int = -1
+    points_position: int = -1
+    points_ids_at_position: list[str] = field(default_factory=list)
+    reversals_applied: list[str] = field(default_factory=list)
+    as_of: datetime | None = None
+    matches: dict[str, list[Match]] = field(default_factory=dict)
+    totals: dict[str, int] = field(default_factory=dict)
+    awards: dict[str, Award] = field(default_factory=dict)
+    settled: list[str] = field(default_factory=list)
+    outbox: list[dict[str, Any]] = field(default_factory=list)
+
+    # -- facts -------------------------------------------------------------------------
+
+    def record_event(self, fact: ActionFact, catalogue: Catalogue, time_zone: str) -> bool:
+        """Apply an event once (a sequence at or below the position is a redelivery).
+        Returns True when the state changed in a way worth writing: an event that no
+        badge counts moves only the position, which the next write carries anyway (and
+        applying it again would change nothing)."""
+        if fact.sequence <= self.event_position:
+            return False
+        self.event_position = fact.sequence
+        self._see(fact.occurred_at)
+        if fact.type == SHARE_DELETED:
+            if not self._withdraw_share(fact):
+                return False
+            reason = f"evidence reversed by {fact.type} {fact.id}"
+            self._reconcile(catalogue, time_zone, fact.occurred_at, [fact.id], reason)
+            return True
+        matched = False
+        for badge in catalogue.badges:
+            if badge.filter is None or not badge.filter.matches(fact.type, fact.data):
+                continue
+            if badge.challenge is not None and not (
+                badge.challenge.start <= fact.occurred_at < badge.challenge.end
+            ):
+                continue
+            self.matches.setdefault(badge.id, []).append(self._match(badge, fact, time_zone))
+            matched = True
+        if matched:
+            self._reconcile(catalogue, time_zone, fact.occurred_at, [fact.id], None)
+        return matched
+
+    def record_points(self, fact: PointsFact, catalogue: Catalogue, time_zone: str) -> bool:
+        """Apply a ledger entry once. Entries arrive in the ledger's order, which follows
+        the event sequence: the position is the latest sequence plus the entry ids seen at
+        it (one event may give several entries)."""
+        if fact.reverses is not None:
+            # Reversals are rare and may carry the sequence of the entry they reverse:
+            # remembered by id, whatever their place in the ledger.
+            if fact.id in self.reversals_applied:
+                return False
+            self.reversals_applied.append(fact.id)
+        elif fact.sequence < self.points_position or (
+            fact.sequence == self.points_position and fact.id in self.points_ids_at_position
+        ):
+            return False
+        elif fact.sequence > self.points_position:
+            self.points_position = fact.sequence
+            self.points_ids_at_position = [fact.id]
+        else:
+            self.points_ids_at_position.append(fact.id)
+        self._see(fact.occurred_at)
+        self.totals["all"] = self.totals.get("all", 0) + fact.points
+        for kind in sorted(catalogue.period_kinds()):
+            key = f"{kind}:{local_period_key(kind, fact.occurred_at, time_zone)}"
+            self.totals[key] = self.totals.get(key, 0) + fact.points
+        reason = f"points reversed: {fact.reverses}" if fact.reverses else None
+        self._reconcile(catalogue, time_zone, fact.occurred_at, [fact.event_id], reason)
+        return True
+
+    def advance_clock(self, now: datetime) -> bool:
+        """Move the state's notion of now (a scheduled pass does it): a streak with no
+        event in the last full period then shows as broken in the progress."""
+        if self.as_of is not None and now <= self.as_of:
+            return False
+        self.as_of = now
+        return True
+
+    def settle_challenge(
+        self, badge: BadgeDefinition, evidence: list[str], at: datetime
+    ) -> Award | None:
+        """Grant a challenge won (decided at its end across employees), once."""
+        if badge.kind != CHALLENGE:
+            raise Conflict(f"badge {badge.id!r} is not a challenge", "badge_id")
+        if badge.id in self.settled:
+            return None
+        self.settled.append(badge.id)
+        award = Award(badge.id, SINGLE_TIER, AWARDED, at, list(evidence))
+        self.awards[f"{badge.id}:{SINGLE_TIER}"] = award
+        self._announce(award)
+        return award
+
+    def revoke(self, badge_id: str, tier: str, reason: str, at: datetime) -> Award:
+        """An administrator revokes an award; it is kept, marked revoked with the reason,
+        and never granted again automatically. Revoking twice changes nothing."""
+        award = self.awards.get(f"{badge_id}:{tier}")
+        if award is None:
+            raise NotFound(f"no award {award_id(self.employee_id, badge_id, tier)!r}", "award_id")
+        if award.status == REVOKED and award.revoked_by == BY_ADMIN:
+            return award
+        award.status = REVOKED
+        award.revoked_at = at
+        award.reason = reason
+        award.revoked_by = BY_ADMIN
+        award.revision += 1
+        self._announce(award)
+        return award
+
+    # -- reading -----------------------------------------------------------------------
+
+    def progress(self, catalogue: Catalogue, time_zone: str) -> list[Progress]:
+        """Progress toward the next tier not held, for every badge of the catalogue."""
+        found = []
+        for badge in catalogue.badges:
+            now = standing(
+                badge, self.matches.get(badge.id, []), self.totals, self.as_of, time_zone
+            )
+            next_tier = next(
+                (
+                    tier
+                    for tier in badge.tiers
+                    if f"{badge.id}:{tier.tier}" not in self.awards
+                    or self.awards[f"{badge.id}:{tier.tier}"].status != AWARDED
+                ),
+                None,
+            )
+            if badge.challenge is not None and (
+                badge.id in self.settled
+                or (self.as_of is not None and self.as_of >= badge.challenge.end)
+            ):
+                next_tier = None
+            found.append(
+                Progress(
+                    badge_id=badge.id,
+                    current=now.current,
+                    next_tier=next_tier.tier if next_tier else None,
+                    next_threshold=next_tier.threshold if next_tier else None,
+                )
+            )
+        return found
+
+    def message(self, award: Award) -> dict[str, Any]:
+        """The `cercle.badges.v1` message announcing the award's current status."""
+        return {
+            "id": award_id(self.employee_id, award.badge_id, award.tier),
+            "employee_id": self.employee_id,
+            "badge_id": award.badge_id,
+            "tier": award.tier,
+            "status": award.status,
+            "at": _iso(award.at),
+            "evidence": list(award.evidence),
+            "reason": award.reason,
+        }
+
+    def take_outbox(self, published: list[dict[str, Any]]) -> None:
+        """Forget outbox messages once they are published (compared by id and revision,
+        so a message queued meanwhile by another writer stays)."""
+        done = {(entry["id"], entry["revision"]) for entry in published}
+        self.outbox = [e for e in self.outbox if (e["id"], e["revision"]) not in done]
+
+    # -- inside ------------------------------------------------------------------------
+
+    def _see(self, instant: datetime) -> None:
+        if self.as_of is None or instant > self.as_of:
+            self.as_of = instant
+
+    def _match(self, badge: BadgeDefinition, fact: ActionFact, time_zone: str) -> Match:
+        key: str | None = None
+        if badge.kind == COUNT and badge.distinct:
+            value = fact.data.get(badge.distinct)
+            key = None if value is None else str(value)
+        elif badge.kind == SET:
+            value = fact.data.get("course_id")
+            key = None if value is None else str(value)
+        elif badge.kind == STREAK:
+            assert badge.period is not None
+            key = local_period_key(badge.period, fact.occurred_at, time_zone)
+        content = fact.data.get("content_id") if fact.type == CONTENT_SHARED else None
+        network = fact.data.get("network") if fact.type == CONTENT_SHARED else None
+        return Match(
+            event_id=fact.id,
+            sequence=fact.sequence,
+            occurred_at=fact.occurred_at,
+            key=key,
+            content_id=None if content is None else str(content),
+            network=None if network is None else str(network),
+        )
+
+    def _withdraw_share(self, fact: ActionFact) -> bool:
+        """Remove the deleted share from every badge's matches. The event names the share
+        by its event id, or else by content (and network): all such shares go."""
+        references = {str(fact.data[name]) for name in SHARE_REFERENCES if fact.data.get(name)}
+        content = fact.data.get("content_id")
+        network = fact.data.get("network")
+
+        def withdrawn(match: Match) -> bool:
+            if match.sequence >= fact.sequence:
+                return False
+            if references:
+                return match.event_id in references
+            if content is None or match.content_id != str(content):
+                return False
+            return network is None or match.network == str(network)
+
+        removed = False
+        for badge_id, matches in self.matches.items():
+            kept = [match for match in matches if not withdrawn(match)]
+            if len(kept) != len(matches):
+                self.matches[badge_id] = kept
+                removed = True
+        return removed
+
+    def _reconcile(
+        self,
+        catalogue: Catalogue,
+        time_zone: str,
+        at: datetime,
+        cause: list[str],
+        reversal: str | None,
+    ) -> None:
+        """Grant every tier whose criterion now holds; when evidence was reversed, revoke
+        the awarded tiers whose criterion no longer holds."""
+        for badge in catalogue.badges:
+            if badge.kind == CHALLENGE:
+                continue
+            now = standing(
+                badge, self.matches.get(badge.id, []), self.totals, self.as_of, time_zone
+            )
+            for tier in badge.tiers:
+                key = f"{badge.id}:{tier.tier}"
+                award = self.awards.get(key)
+                if tier.tier in now.held:
+                    evidence = list(now.held[tier.tier]) or list(cause)
+                    if award is None:
+                        award = Award(badge.id, tier.tier, AWARDED, at, evidence)
+                        self.awards[key] = award
+                        self._announce(award)
+                    elif award.status == REVOKED and award.revoked_by == BY_REVERSAL:
+                        award.status = AWARDED
+                        award.awarded_at = at
+                        award.evidence = evidence
+                        award.revoked_at = award.reason = award.revoked_by = None
+                        award.revision += 1
+                        self._announce(award)
+                elif award is not None and award.status == AWARDED and reversal is not None:
+                    award.status = REVOKED
+                    award.revoked_at = at
+                    award.reason = reversal
+                    award.revoked_by = BY_REVERSAL
+                    award.revision += 1
+                    self._announce(award)
+
+    def _announce(self, award: Award) -> None:
+        self.outbox.append({**self.message(award), "revision": award.revision})
+
+    # -- storage form ------------------------------------------------------------------
+
+    def to_document(self) -> dict[str, Any]:
+        """A plain mapping for the document store (timestamps as ISO strings)."""
+        return {
+            "employee_id": self.employee_id,
+            "event_position": self.event_position,
+            "points_position": self.points_position,
+            "points_ids_at_position": list(self.points_ids_at_position),
+            "reversals_applied": list(self.reversals_applied),
+            "as_of": _iso(self.as_of) if self.as_of else None,
+            "matches": {
+                badge_id: [
+                    {
+                        "event_id": match.event_id,
+                        "sequence": match.sequence,
+                        "occurred_at": _iso(match.occurred_at),
+                        "key": match.key,
+                        "content_id": match.content_id,
+                        "network": match.network,
+                    }
+                    for match in matches
+                ]
+                for badge_id, matches in self.matches.items()
+            },
+            "totals": dict(self.totals),
+            "awards": {key: _award_document(award) for key, award in self.awards.items()},
+            "settled": list(self.settled),
+            "outbox": [dict(entry) for entry in self.outbox],
+        }
+
+    @classmethod
+    def from_document(cls, body: Mapping[str, Any]) -> EmployeeBadges:
+        """The inverse of `to_document`."""
+        return cls(
+            employee_id=body["employee_id"],
+            event_position=body.get("event_position", -1),
+            points_position=body.get("points_position", -1),
+            points_ids_at_position=list(body.get("points_ids_at_position", [])),
+            reversals_applied=list(body.get("reversals_applied", [])),
+            as_of=_instant(body.get("as_of")),
+            matches={
+                badge_id: [
+                    Match(
+                        event_id=match["event_id"],
+                        sequence=match["sequence"],
+                        occurred_at=_required_instant(match["occurred_at"]),
+                        key=match.get("key"),
+                        content_id=match.get("content_id"),
+                        network=match.get("network"),
+                    )
+                    for match in matches
+                ]
+                for badge_id, matches in body.get("matches", {}).items()
+            },
+            totals=dict(body.get("totals", {})),
+            awards={key: _award(award) for key, award in body.get("awards", {}).items()},
+            settled=list(body.get("settled", [])),
+            outbox=[dict(entry) for entry in body.get("outbox", [])],
+        )
+
+
+def _award_document(award: Award) -> dict[str, Any]:
+    return {
+        "badge_id": award.badge_id,
+        "tier": award.tier,
+        "status": award.status,
+        "awarded_at": _iso(award.awarded_at),
+        "evidence": list(award.evidence),
+        "revoked_at": _iso(award.revoked_at) if award.revoked_at else None,
+        "reason": award.reason,
+        "revoked_by": award.revoked_by,
+        "revision": award.revision,
+    }
+
+
+def _award(body: Mapping[str, Any]) -> Award:
+    return Award(
+        badge_id=body["badge_id"],
+        tier=body["tier"],
+        status=body["status"],
+        awarded_at=_required_instant(body["awarded_at"]),
+        evidence=list(body.get("evidence", [])),
+        revoked_at=_instant(body.get("revoked_at")),
+        reason=body.get("reason"),
+        revoked_by=body.get("revoked_by"),
+        revision=body.get("revision", 1),
+    )
+
+
+def _iso(instant: datetime) -> str:
+    return instant.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _instant(value: str | None) -> datetime | None:
+    return None if value is None else _required_instant(value)
+
+
+def _required_instant(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)

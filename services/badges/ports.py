@@ -1,0 +1,93 @@
+"""The small abstract ports the badges service layer works through. The MongoDB and Kafka
+adapters (repository.py, handlers.KafkaBadgePublisher) implement them; unit tests use
+in-memory fakes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from services.badges.domain.model import EmployeeBadges
+
+
+class StateRepository(Protocol):
+    """Employees' badge states, written whole under an optimistic version check."""
+
+    def load(self, employee_id: str) -> tuple[EmployeeBadges, int | None]:
+        """The state and its version (None when there is none yet)."""
+        ...
+
+    def save(self, state: EmployeeBadges, version: int | None) -> bool:
+        """Write unless someone wrote since `version`; False on such a conflict."""
+        ...
+
+    def mark_published(self, state: EmployeeBadges, version: int) -> None:
+        """The outbox of `version` is published (`state` has it taken out)."""
+        ...
+
+    def delete(self, employee_id: str) -> None:
+        """Forget an employee."""
+        ...
+
+    def employee_ids(self, with_outbox_only: bool = False) -> Iterator[str]:
+        """Every employee with a state (or only those with an outbox to publish)."""
+        ...
+
+    def with_matches(self, badge_id: str) -> Iterator[EmployeeBadges]:
+        """The states with events matching a badge."""
+        ...
+
+
+class AwardProjection(Protocol):
+    """The awards as the APIs read them."""
+
+    def project(self, message: Mapping[str, Any], revision: int, at: datetime) -> None:
+        """Store the award's status unless a newer revision is stored."""
+        ...
+
+    def delete_employee(self, employee_id: str) -> None:
+        """Forget an employee's awards."""
+        ...
+
+
+class DirectoryCopy(Protocol):
+    """The part of the directory the badges service keeps."""
+
+    def apply_snapshot(self, snapshot: Mapping[str, Any]) -> None:
+        """Keep a snapshot unless a newer one is stored."""
+        ...
+
+    def delete(self, employee_id: str) -> None:
+        """Forget an employee."""
+        ...
+
+    def entries(self, employee_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Entries by employee id."""
+        ...
+
+
+class ChallengeResultStore(Protocol):
+    """Challenge results, fixed once."""
+
+    def get(self, badge_id: str) -> dict[str, Any] | None:
+        """The stored result, if any."""
+        ...
+
+    def fix(
+        self, badge_id: str, winners: list[dict[str, Any]], fixed_at: datetime
+    ) -> dict[str, Any]:
+        """Store the winners unless already fixed; the result that stands."""
+        ...
+
+    def mark_applied(self, badge_id: str) -> None:
+        """Every winner's award is written."""
+        ...
+
+
+class BadgePublisher(Protocol):
+    """Publishes `cercle.badges.v1` messages; durable when `publish` returns."""
+
+    def publish(self, messages: Sequence[dict[str, Any]]) -> None:
+        """Send and wait for the acknowledgement; `InfrastructureError` when down."""
+        ...

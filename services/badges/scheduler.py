@@ -1,0 +1,78 @@
+"""The badges clock: `python -m services.badges.scheduler` runs one evaluation pass and
+exits (a Kubernetes CronJob, or `--every SECONDS` for a local periodic run).
+
+A pass: fixes the winners of every challenge that has ended (once: the first result
+stored stands) and awards them; moves every employee's clock to now, so that a streak
+whose last period passed without an event shows as broken; publishes any outbox a crash
+left behind. Running it twice, or concurrently, changes nothing more."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from cercle_common.envelope import parse_instant
+from cercle_common.jsonlog import configure_logging
+from cercle_common.settings import Settings
+from services.badges.bootstrap import build
+from services.badges.handlers import BadgeService
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PassReport:
+    """What one pass did."""
+
+    challenges_settled: list[str]
+    clocks_moved: int
+    outboxes_flushed: int
+
+
+def evaluation_pass(service: BadgeService, now: datetime) -> PassReport:
+    """One pass of the clock at `now` (see the module docstring)."""
+    settled = service.settle_due_challenges(now)
+    moved = sum(
+        1
+        for employee_id in list(service.states.employee_ids())
+        if service.advance_clock(employee_id, now)
+    )
+    flushed = service.flush_pending(list(service.states.employee_ids(with_outbox_only=True)))
+    return PassReport(challenges_settled=settled, clocks_moved=moved, outboxes_flushed=flushed)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: one pass (default), or one every `--every` seconds until stopped."""
+    parser = argparse.ArgumentParser(prog="python -m services.badges.scheduler")
+    parser.add_argument("--now", help="evaluate as of this ISO 8601 instant (default: now)")
+    parser.add_argument("--every", type=float, help="repeat every N seconds (local runs)")
+    args = parser.parse_args(argv)
+    settings = Settings.from_env()
+    configure_logging("badges-scheduler", settings.log_level)
+    components = build(settings)
+    try:
+        while True:
+            now = parse_instant(args.now, "--now") if args.now else datetime.now(UTC)
+            report = evaluation_pass(components.service, now)
+            log.info(
+                "evaluation pass done",
+                extra={
+                    "at": now.isoformat(),
+                    "challenges_settled": report.challenges_settled,
+                    "clocks_moved": report.clocks_moved,
+                    "outboxes_flushed": report.outboxes_flushed,
+                },
+            )
+            if args.every is None:
+                return 0
+            time.sleep(args.every)
+    finally:
+        components.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,249 @@
+"""The service layer and the consumer's batch handler over in-memory fakes of the ports:
+crashes and outages at each step never lose nor double an award."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from cercle_common.envelope import Envelope
+from cercle_common.errors import InfrastructureError
+from cercle_common.messaging import Record
+from cercle_common.topics import EMPLOYEES, EVENTS, POINTS
+from services.badges.consumer import BadgesHandler
+from services.badges.domain.model import EmployeeBadges
+from services.badges.handlers import BadgeService
+
+TZ = "Europe/Paris"
+
+
+class FakeStates:
+    def __init__(self) -> None:
+        self.rows: dict[str, tuple[dict[str, Any], int]] = {}
+        self.published: dict[str, int] = {}
+        self.conflicts_to_raise = 0
+
+    def load(self, employee_id: str) -> tuple[EmployeeBadges, int | None]:
+        if employee_id not in self.rows:
+            return EmployeeBadges(employee_id=employee_id), None
+        document, version = self.rows[employee_id]
+        state = EmployeeBadges.from_document(copy.deepcopy(document))
+        if self.published.get(employee_id, 0) >= version:
+            state.outbox = []
+        return state, version
+
+    def mark_published(self, state: EmployeeBadges, version: int) -> None:
+        published = self.published.get(state.employee_id, 0)
+        self.published[state.employee_id] = max(published, version)
+
+    def save(self, state: EmployeeBadges, version: int | None) -> bool:
+        if self.conflicts_to_raise:
+            # Another writer got there first: bump the stored version under our feet.
+            self.conflicts_to_raise -= 1
+            document, stored = self.rows.get(state.employee_id, (None, 0))
+            if document is not None:
+                self.rows[state.employee_id] = (document, stored + 1)
+            return False
+        stored = self.rows.get(state.employee_id, (None, None))[1]
+        if stored != version:
+            return False
+        self.rows[state.employee_id] = (copy.deepcopy(state.to_document()), (version or 0) + 1)
+        return True
+
+    def delete(self, employee_id: str) -> None:
+        self.rows.pop(employee_id, None)
+
+    def employee_ids(self, with_outbox_only: bool = False) -> Iterator[str]:
+        for employee_id in list(self.rows):
+            if not with_outbox_only or self.load(employee_id)[0].outbox:
+                yield employee_id
+
+    def with_matches(self, badge_id: str) -> Iterator[EmployeeBadges]:
+        for employee_id in list(self.rows):
+            state, _ = self.load(employee_id)
+            if state.matches.get(badge_id):
+                yield state
+
+
+class FakeAwards:
+    def __init__(self) -> None:
+        self.rows: dict[str, dict[str, Any]] = {}
+
+    def project(self, message: Mapping[str, Any], revision: int, at: datetime) -> None:
+        if self.rows.get(message["id"], {}).get("revision", 0) < revision:
+            self.rows[message["id"]] = {**message, "revision": revision}
+
+    def delete_employee(self, employee_id: str) -> None:
+        self.rows = {k: v for k, v in self.rows.items() if v["employee_id"] != employee_id}
+
+
+class FakeDirectory:
+    def __init__(self) -> None:
+        self.rows: dict[str, dict[str, Any]] = {}
+
+    def apply_snapshot(self, snapshot: Mapping[str, Any]) -> None:
+        self.rows[snapshot["employee_id"]] = dict(snapshot)
+
+    def delete(self, employee_id: str) -> None:
+        self.rows.pop(employee_id, None)
+
+    def entries(self, employee_ids: list[str]) -> dict[str, dict[str, Any]]:
+        return {e: self.rows[e] for e in employee_ids if e in self.rows}
+
+
+class FakeResults:
+    def __init__(self) -> None:
+        self.rows: dict[str, dict[str, Any]] = {}
+
+    def get(self, badge_id: str) -> dict[str, Any] | None:
+        return self.rows.get(badge_id)
+
+    def fix(self, badge_id: str, winners: list[dict[str, Any]], fixed_at: datetime) -> dict:
+        return self.rows.setdefault(badge_id, {"winners": winners, "applied": False})
+
+    def mark_applied(self, badge_id: str) -> None:
+        self.rows[badge_id]["applied"] = True
+
+
+class FakePublisher:
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+        self.down = False
+
+    def publish(self, messages: Sequence[dict[str, Any]]) -> None:
+        if self.down:
+            raise InfrastructureError("Kafka unavailable")
+        self.sent.extend(messages)
+
+
+@pytest.fixture
+def service(catalogue) -> BadgeService:
+    return BadgeService(
+        catalogue=catalogue,
+        time_zone=TZ,
+        states=FakeStates(),
+        awards=FakeAwards(),
+        publisher=FakePublisher(),
+        directory=FakeDirectory(),
+        results=FakeResults(),
+    )
+
+
+def sent_ids(service: BadgeService) -> list[tuple[str, str]]:
+    return [(m["id"], m["status"]) for m in service.publisher.sent]
+
+
+def test_an_outage_after_the_write_publishes_once_on_redelivery(service, facts):
+    share = facts.event("2026-11-02T09:00:00Z", content_id="c-1")
+    service.publisher.down = True
+    with pytest.raises(InfrastructureError):
+        service.apply_facts("e-1", [share])
+    assert service.publisher.sent == []
+    assert service.states.load("e-1")[0].outbox  # kept with the state, in the same write
+
+    service.publisher.down = False
+    service.apply_facts("e-1", [share])  # the loop retries the same batch
+    service.apply_facts("e-1", [share])  # and a later redelivery
+    assert sent_ids(service) == [("e-1:first-share:standard", "awarded")]
+    assert service.awards.rows["e-1:first-share:standard"]["status"] == "awarded"
+    assert service.states.load("e-1")[0].outbox == []
+
+
+def test_a_concurrent_write_is_retried_and_the_fact_applied_once(service, facts):
+    service.apply_facts("e-1", [facts.event("2026-11-02T09:00:00Z", content_id="c-1")])
+    service.states.conflicts_to_raise = 2
+    service.apply_facts("e-1", [facts.event("2026-11-02T10:00:00Z", content_id="c-2")])
+    state, _ = service.states.load("e-1")
+    assert len(state.matches["ambassador"]) == 2
+    assert sent_ids(service).count(("e-1:ambassador:bronze", "awarded")) == 1
+
+
+def test_challenge_settlement_interrupted_resumes_without_doubling(service, facts, catalogue):
+    for name in ("a", "b"):
+        service.apply_facts(
+            name,
+            [
+                facts.event("2026-12-02T09:00:00Z", employee_id=name),
+                facts.event("2026-12-03T09:00:00Z", employee_id=name),
+            ],
+        )
+    after_end = datetime(2026, 12, 9, tzinfo=UTC)
+    service.publisher.down = True
+    with pytest.raises(InfrastructureError):
+        service.settle_due_challenges(after_end)
+    service.publisher.down = False
+    assert service.settle_due_challenges(after_end) == ["sprint", "team-week"]
+    assert service.settle_due_challenges(after_end) == []
+    assert sorted(sent_ids(service)).count(("a:sprint:standard", "awarded")) == 1
+    assert sorted(sent_ids(service)).count(("b:sprint:standard", "awarded")) == 1
+
+
+def test_admin_revocation_is_published_and_projected(service, facts):
+    service.apply_facts("e-1", [facts.event("2026-11-02T09:00:00Z", content_id="c-1")])
+    award = service.revoke("e-1:first-share:standard", "off-charter", datetime.now(UTC))
+    assert award.status == "revoked"
+    assert sent_ids(service)[-1] == ("e-1:first-share:standard", "revoked")
+    assert service.awards.rows["e-1:first-share:standard"]["reason"] == "off-charter"
+    # Twice: nothing more is published.
+    service.revoke("e-1:first-share:standard", "off-charter", datetime.now(UTC))
+    assert len(sent_ids(service)) == 2
+
+
+# -- the consumer's batch handler -----------------------------------------------------------
+
+
+def record(topic: str, key: str, value: bytes | None, offset: int = 0) -> Record:
+    return Record(topic=topic, partition=0, offset=offset, key=key.encode(), value=value)
+
+
+def shared(employee_id: str, sequence: int) -> bytes:
+    return Envelope(
+        id=f"{employee_id}-{sequence}",
+        type="content.shared",
+        occurred_at=datetime(2026, 11, 2, 9, tzinfo=UTC),
+        employee_id=employee_id,
+        data={"content_id": f"c-{sequence}"},
+        sequence=sequence,
+    ).to_json()
+
+
+def test_the_batch_handler_refuses_bad_records_and_applies_the_rest(service):
+    handler = BadgesHandler(service)
+    batch = [
+        record(EVENTS, "e-1", shared("e-1", 1), 0),
+        record(EVENTS, "e-1", b"[1, 2]", 1),
+        record(POINTS, "e-2", json.dumps({"id": "x"}).encode(), 2),
+        record(EVENTS, "e-2", shared("e-2", 2), 3),
+        record(EVENTS, "e-1", shared("e-1", 1), 4),  # a duplicate
+    ]
+    rejected = handler(batch)
+    assert [(r.record.offset, type(r.error).__name__) for r in rejected] == [
+        (1, "MalformedRequest"),
+        (2, "ValidationError"),
+    ]
+    assert sent_ids(service) == [
+        ("e-1:first-share:standard", "awarded"),
+        ("e-2:first-share:standard", "awarded"),
+    ]
+
+
+def test_a_tombstone_after_facts_in_the_same_batch_erases_the_employee(service):
+    handler = BadgesHandler(service)
+    snapshot = json.dumps({"employee_id": "e-1", "team": "blue", "version": 1}).encode()
+    handler([record(EMPLOYEES, "e-1", snapshot), record(EVENTS, "e-1", shared("e-1", 1))])
+    assert service.directory.rows["e-1"]["team"] == "blue"
+    assert handler([record(EVENTS, "e-1", shared("e-1", 2)), record(EMPLOYEES, "e-1", None)]) == []
+    assert service.states.load("e-1")[1] is None
+    assert service.awards.rows == {}
+    assert service.directory.rows == {}
+
+
+def test_an_outage_is_raised_for_the_loop_to_retry(service):
+    service.publisher.down = True
+    with pytest.raises(InfrastructureError):
+        BadgesHandler(service)([record(EVENTS, "e-1", shared("e-1", 1))])
