@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 
 from cercle_common import metrics
@@ -180,8 +180,12 @@ class ConsumerLoop:
         poll_timeout_ms: int = 500,
         max_backoff_s: float = 30.0,
         consumer_options: dict[str, Any] | None = None,
+        on_assign: Callable[[set[TopicPartition]], None] | None = None,
     ) -> None:
         self.group = group
+        # Called (in the loop's thread) with the partitions this member is given after each
+        # rebalance, before their records are polled: a handler caching state reloads it.
+        self._on_assign = on_assign
         self._topics = list(topics)
         self._handler = handler
         self._max_records = max_records
@@ -236,7 +240,16 @@ class ConsumerLoop:
             "fetch_max_bytes": MAX_MESSAGE_BYTES * 8,
         }
         options.update(self._consumer_options)
-        consumer = KafkaConsumer(*self._topics, **options)
+        consumer = KafkaConsumer(**options)
+        # Fetch the topics' metadata before joining: a group leader that assigns without it
+        # gives every member nothing ("No partition metadata for topic"), until the next
+        # metadata refresh minutes later.
+        for topic in self._topics:
+            consumer.partitions_for_topic(topic)
+        if self._on_assign is None:
+            consumer.subscribe(self._topics)
+        else:
+            consumer.subscribe(self._topics, listener=_AssignmentListener(self._on_assign))
         self._consumer = consumer
         return consumer
 
@@ -301,6 +314,17 @@ class ConsumerLoop:
             metrics.CONSUMER_LAG.labels(
                 group=self.group, topic=partition.topic, partition=str(partition.partition)
             ).set(lag)
+
+
+class _AssignmentListener(ConsumerRebalanceListener):
+    def __init__(self, on_assign: Callable[[set[TopicPartition]], None]) -> None:
+        self._on_assign = on_assign
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        pass
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        self._on_assign(set(assigned))
 
 
 def _record(message: Any) -> Record:

@@ -1,0 +1,1 @@
+"""Points service: rules as code, an explainable ledger, fair leaderboards."""

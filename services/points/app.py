@@ -1,0 +1,37 @@
+"""The points API app factory (served by gunicorn: `services.points.app:create_app()`)."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from cercle_common.httpapi import create_base_app
+from cercle_common.mongo import connect, ping
+from cercle_common.settings import Settings
+from services.points.api import blueprint
+from services.points.board_index import LeaderboardIndex
+from services.points.queries import PointsQueries
+from services.points.store import PointsStore
+
+
+def index_prefix(settings: Settings) -> str:
+    """The Redis key prefix of this deployment (tests get their own through the
+    database prefix)."""
+    return f"{settings.mongo_db_prefix}cercle_points:"
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """The points API. Connects lazily: nothing is sent to MongoDB or Redis before the
+    first request."""
+    settings = settings or Settings.from_env()
+    database = connect(settings, "points", alias="points-api")
+    index = LeaderboardIndex.from_url(settings.redis_url, index_prefix(settings))
+    app = create_base_app(
+        "points-api",
+        settings,
+        ready_checks={"mongo": lambda: ping(database), "redis": index.ping},
+    )
+    app.extensions["points_queries"] = PointsQueries(
+        index, PointsStore(database), settings.org_timezone
+    )
+    app.register_blueprint(blueprint)
+    return app

@@ -1,0 +1,1 @@
+"""The pure core of the points service: rules, scoring and ranking (standard library only)."""

@@ -1,0 +1,86 @@
+"""Board scores, cursors, periods, and a core free of I/O libraries."""
+
+from __future__ import annotations
+
+import ast
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from cercle_common.errors import ValidationError
+from services.points.domain.ranking import (
+    MAX_BOARD_POINTS,
+    board_score,
+    decode_cursor,
+    encode_cursor,
+    page_size,
+    points_of,
+    resolve_period,
+)
+
+DOMAIN = Path(__file__).parents[3] / "services" / "points" / "domain"
+IO_LIBRARIES = {"flask", "kafka", "pymongo", "mongoengine", "redis", "yaml", "requests", "bson"}
+
+
+def test_more_points_rank_first_then_who_reached_the_score_first() -> None:
+    assert board_score(11, 999) > board_score(10, 1)
+    assert board_score(10, 5) > board_score(10, 6)
+    assert board_score(-1, 1) < board_score(0, 2**32 - 1)
+
+
+def test_board_scores_stay_exact_in_a_double_at_the_limits() -> None:
+    for points, sequence in [(MAX_BOARD_POINTS, 0), (-MAX_BOARD_POINTS, 2**32 - 1), (3, 12345)]:
+        score = board_score(points, sequence)
+        assert float(score) == score
+        assert points_of(float(score)) == points
+    assert float(board_score(MAX_BOARD_POINTS, 1)) != float(board_score(MAX_BOARD_POINTS, 2))
+
+
+def test_cursor_round_trips_and_refuses_forgeries() -> None:
+    assert decode_cursor(encode_cursor(40)) == 40
+    assert decode_cursor(None) == 0
+    for forged in ("!!", "bm90LWEtY3Vyc29y", encode_cursor(1)[:-1] + "*"):
+        with pytest.raises(ValidationError) as raised:
+            decode_cursor(forged)
+        assert raised.value.field == "after"
+
+
+def test_page_size_above_the_limit_names_first() -> None:
+    assert page_size("100", 10) == 100
+    with pytest.raises(ValidationError) as raised:
+        page_size("101", 10)
+    assert raised.value.field == "first"
+
+
+def test_period_of_a_local_date_and_default_today_in_the_time_zone() -> None:
+    late = datetime(2026, 12, 31, 23, 30, tzinfo=UTC)  # already 2027 in Paris
+    assert resolve_period("day", None, "Europe/Paris", late).key == "2027-01-01"
+    assert resolve_period("week", "2027-01-01", "Europe/Paris", late).key == "2026-W53"
+    assert resolve_period("quarter", "2026-11-26", "Europe/Paris", late).key == "2026-Q4"
+    assert resolve_period("all", None, "Europe/Paris", late).key == "all"
+    with pytest.raises(ValidationError) as raised:
+        resolve_period("fortnight", None, "Europe/Paris", late)
+    assert raised.value.field == "period"
+    with pytest.raises(ValidationError) as raised:
+        resolve_period("day", "26/11/2026", "Europe/Paris", late)
+    assert raised.value.field == "at"
+
+
+def test_the_core_imports_no_io_library() -> None:
+    for source in DOMAIN.glob("*.py"):
+        tree = ast.parse(source.read_text())
+        for node in ast.walk(tree):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            for name in names:
+                assert name.split(".")[0] not in IO_LIBRARIES, f"{source.name} imports {name}"
+                if name.startswith("cercle_common."):
+                    assert name in {
+                        "cercle_common.envelope",
+                        "cercle_common.errors",
+                        "cercle_common.periods",
+                    }, f"{source.name} imports {name}"
