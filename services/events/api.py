@@ -1,0 +1,141 @@
+"""HTTP views of the events service: each parses input and hands it to a handler."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from cercle_common.errors import Forbidden, PayloadTooLarge, Unauthorized, ValidationError
+from cercle_common.httpapi import json_body, settings_of
+from services.events.directory import Directory
+from services.events.domain.directory import parse_record
+from services.events.domain.events import MAX_EVENT_BYTES
+from services.events.ingest import Ingestion, Outcome
+from services.events.surveys import enps_report
+
+MAX_BATCH = 500
+MAX_IDS = 500
+
+blueprint = Blueprint("events", __name__)
+
+
+def _ingestion() -> Ingestion:
+    ingestion: Ingestion = current_app.extensions["cercle_events.ingestion"]
+    return ingestion
+
+
+def _directory() -> Directory:
+    directory: Directory = current_app.extensions["cercle_events.directory"]
+    return directory
+
+
+def _answer(outcome: Outcome) -> tuple[Response, int]:
+    if outcome.error is not None:
+        raise outcome.error
+    return jsonify(outcome.event), outcome.status
+
+
+def _single_event_body() -> dict[str, Any]:
+    if (request.content_length or 0) > MAX_EVENT_BYTES:
+        raise PayloadTooLarge(f"an event may be at most {MAX_EVENT_BYTES} bytes")
+    return json_body()
+
+
+@blueprint.post("/v1/events")
+def post_event() -> tuple[Response, int]:
+    """One event: 201 new, 200 already accepted with the same content, 4xx otherwise."""
+    return _answer(_ingestion().accept(_single_event_body(), path="http"))
+
+
+@blueprint.get("/v1/events/<event_id>")
+def get_event(event_id: str) -> Response:
+    """One accepted event, as published (published yet or still in the outbox)."""
+    return jsonify(_ingestion().stored(event_id))
+
+
+@blueprint.post("/v1/events:batch")
+def post_events_batch() -> tuple[Response, int]:
+    """Up to 500 events; one result per item, in order."""
+    body = json_body()
+    events = body.get("events")
+    if not isinstance(events, list):
+        raise ValidationError("must be a list of events", "events")
+    if not 1 <= len(events) <= MAX_BATCH:
+        raise ValidationError(f"must hold 1 to {MAX_BATCH} events", "events")
+    outcomes = _ingestion().accept_many(events, path="http_batch")
+    return jsonify(results=[outcome.as_result() for outcome in outcomes]), 200
+
+
+@blueprint.post("/v1/admin/events")
+def post_admin_event() -> tuple[Response, int]:
+    """The admin door (the only one for `points.adjusted`)."""
+    _require_admin()
+    return _answer(_ingestion().accept(_single_event_body(), path="admin", admin=True))
+
+
+@blueprint.put("/v1/employees/<employee_id>")
+def put_employee(employee_id: str) -> tuple[Response, int]:
+    """Create (201) or replace (200) a directory entry."""
+    _check_employee_id(employee_id)
+    saved = _directory().save(employee_id, parse_record(json_body()))
+    return jsonify(saved.employee), 201 if saved.created else 200
+
+
+@blueprint.get("/v1/employees/<employee_id>")
+def get_employee(employee_id: str) -> Response:
+    """One directory entry."""
+    return jsonify(_directory().get(employee_id))
+
+
+@blueprint.get("/v1/employees")
+def get_employees() -> Response:
+    """`?ids=a,b,c`: the entries found (unknown ids are simply absent)."""
+    raw = request.args.get("ids")
+    if raw is None:
+        raise ValidationError("is required (comma-separated employee ids)", "ids")
+    ids = [part.strip() for part in raw.split(",") if part.strip()]
+    if len(ids) > MAX_IDS:
+        raise ValidationError(f"at most {MAX_IDS} ids per call", "ids")
+    return jsonify(employees=_directory().get_many(ids))
+
+
+@blueprint.delete("/v1/employees/<employee_id>")
+def delete_employee(employee_id: str) -> Response:
+    """Erase the employee's personal data and publish a tombstone."""
+    return jsonify(_directory().erase(employee_id))
+
+
+@blueprint.get("/v1/surveys/<survey_id>/enps")
+def get_enps(survey_id: str) -> Response:
+    """eNPS of a survey: `team`, `site`, `from`, `to` (first days of months, `to` excluded)."""
+    settings = settings_of(current_app)
+    report = enps_report(
+        _ingestion().store,
+        survey_id,
+        team=request.args.get("team"),
+        site=request.args.get("site"),
+        start=request.args.get("from"),
+        end=request.args.get("to"),
+        min_group=settings.enps_min_group,
+        time_zone=settings.org_timezone,
+    )
+    return jsonify(report)
+
+
+def _require_admin() -> None:
+    header = request.headers.get("Authorization", "")
+    if not header:
+        raise Unauthorized("an admin bearer token is required", "Authorization")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthorized("expected Authorization: Bearer <token>", "Authorization")
+    expected = settings_of(current_app).admin_token
+    if not hmac.compare_digest(token.strip().encode(), expected.encode()):
+        raise Forbidden("this token may not use the admin path", "Authorization")
+
+
+def _check_employee_id(employee_id: str) -> None:
+    if not employee_id.strip() or len(employee_id) > 128:
+        raise ValidationError("must be 1 to 128 characters", "employee_id")

@@ -1,0 +1,89 @@
+"""`python -m services.events.consumer`: events from internal tools on `cercle.inbound.v1`.
+
+Each message goes through exactly the same acceptance as an HTTP request; HR directory
+sync (`employee.upserted`, `employee.erased`) goes to the directory. Anything refused (not
+UTF-8, not JSON, wrong shape, too big, unknown employee, `points.adjusted`, an id already
+accepted with other content) goes to `cercle.deadletter.v1` with its original bytes and
+the reason; the consumer goes on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from typing import Any
+
+from cercle_common.envelope import EMPLOYEE_ERASED, EMPLOYEE_UPSERTED, Envelope, decode_json_object
+from cercle_common.errors import Forbidden, MalformedRequest, NotFound, PayloadTooLarge
+from cercle_common.messaging import ConsumerLoop, Record, per_record, run_consumer
+from cercle_common.settings import Settings
+from cercle_common.topics import INBOUND
+from services.events.directory import Directory
+from services.events.domain.directory import parse_record
+from services.events.domain.events import (
+    ADMIN_ONLY_TYPES,
+    MAX_EVENT_BYTES,
+    check_envelope_fields,
+    check_not_in_future,
+)
+from services.events.ingest import Ingestion, utc_now
+from services.events.store import EventStore
+
+GROUP = "cercle-events-inbound"
+
+
+class InboundHandler:
+    """Handles one inbound record; raises a `CercleError` to dead-letter it."""
+
+    def __init__(self, ingestion: Ingestion, directory: Directory) -> None:
+        self.ingestion = ingestion
+        self.directory = directory
+
+    def __call__(self, record: Record) -> None:
+        if record.value is None:
+            raise MalformedRequest("empty message (null value)")
+        if len(record.value) > MAX_EVENT_BYTES:
+            raise PayloadTooLarge(f"an event may be at most {MAX_EVENT_BYTES} bytes")
+        body = decode_json_object(record.value)
+        event_type = body.get("type")
+        if event_type in ADMIN_ONLY_TYPES:
+            raise Forbidden(f"{event_type} is accepted from the admin HTTP path only", "type")
+        if event_type in (EMPLOYEE_UPSERTED, EMPLOYEE_ERASED):
+            self._directory_change(body)
+            return
+        outcome = self.ingestion.accept(body, path="kafka")
+        if outcome.error is not None:
+            raise outcome.error
+
+    def _directory_change(self, body: dict[str, Any]) -> None:
+        check_envelope_fields(body)
+        envelope = Envelope.from_dict(body)
+        check_not_in_future(envelope.occurred_at, self.ingestion.clock())
+        if envelope.type == EMPLOYEE_UPSERTED:
+            self.directory.save(envelope.employee_id, parse_record(envelope.data, "data."))
+            return
+        # Erasing someone the directory never knew leaves nothing to do.
+        with contextlib.suppress(NotFound):
+            self.directory.erase(envelope.employee_id)
+
+
+def build_loop(
+    settings: Settings, group: str = GROUP, store: EventStore | None = None, **options: object
+) -> ConsumerLoop:
+    """The inbound consumer loop (tests give their own group and store)."""
+    store = store or EventStore.connect(settings)
+    handler = InboundHandler(Ingestion(store, utc_now), Directory(store, utc_now))
+    return ConsumerLoop(settings, group, [INBOUND], per_record(handler), **options)  # type: ignore[arg-type]
+
+
+def main() -> int:
+    """Command line entry point."""
+    settings = Settings.from_env()
+    store = EventStore.connect(settings)
+    loop = build_loop(settings, GROUP, store)
+    run_consumer("events-inbound", settings, loop, {"mongo": store.ping})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""eNPS arithmetic and the anonymity rules around it (pure)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from cercle_common.errors import ValidationError
+
+PROMOTER_MIN = 9
+PASSIVE_MIN = 7
+MONTH_START = re.compile(r"^\d{4}-\d{2}-01$")
+
+
+@dataclass(frozen=True)
+class EnpsResult:
+    """Shares in percent (one decimal), the eNPS (promoters % - detractors %) and n; or,
+    for a group under the anonymity threshold, only the fact that it is too small."""
+
+    enough_answers: bool
+    n: int | None = None
+    promoters: float | None = None
+    passives: float | None = None
+    detractors: float | None = None
+    enps: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: figures only when the group is large enough."""
+        if not self.enough_answers:
+            return {"enough_answers": False, "reason": "too few answers to show"}
+        return {
+            "enough_answers": True,
+            "n": self.n,
+            "promoters": self.promoters,
+            "passives": self.passives,
+            "detractors": self.detractors,
+            "enps": self.enps,
+        }
+
+
+def compute_enps(scores: Iterable[int], min_group: int) -> EnpsResult:
+    """eNPS of 0-10 scores: 9-10 promoters, 7-8 passives, 0-6 detractors."""
+    values = list(scores)
+    n = len(values)
+    if n == 0 or n < min_group:
+        return EnpsResult(enough_answers=False)
+    promoters = sum(1 for value in values if value >= PROMOTER_MIN)
+    passives = sum(1 for value in values if PASSIVE_MIN <= value < PROMOTER_MIN)
+    detractors = n - promoters - passives
+    share = _percent(n)
+    return EnpsResult(
+        enough_answers=True,
+        n=n,
+        promoters=share(promoters),
+        passives=share(passives),
+        detractors=share(detractors),
+        enps=round(100 * (promoters - detractors) / n, 1),
+    )
+
+
+def _percent(total: int):  # type: ignore[no-untyped-def]
+    return lambda count: round(100 * count / total, 1)
+
+
+def parse_month_start(value: str | None, field: str) -> date | None:
+    """`from` / `to` are first days of a month (`2026-10-01`): windows are whole months,
+    so two overlapping windows cannot be subtracted to isolate one person's answer."""
+    if value is None or value == "":
+        return None
+    if not MONTH_START.match(value):
+        raise ValidationError("must be the first day of a month, e.g. 2026-10-01", field)
+    try:
+        return date.fromisoformat(value)
+    except ValueError as error:
+        raise ValidationError("is not a valid date", field) from error
+
+
+def check_window(start: date | None, end: date | None) -> None:
+    """`to` is exclusive and must come after `from`."""
+    if start is not None and end is not None and end <= start:
+        raise ValidationError("must be after from (to is exclusive)", "to")

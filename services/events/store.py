@@ -1,0 +1,194 @@
+"""The events service's MongoDB database (`cercle_events`).
+
+Collections, each keyed by a deterministic `_id`:
+- `outbox`: an accepted event waiting to be published (`_id` = event id). Inserting it is
+  THE act of acceptance: one single-document write, so a crash right after loses nothing.
+- `events`: the event store (`_id` = event id), written by the request and again, if the
+  request died first, by the relay before it publishes. Insert-only.
+- `survey_answers`: one answer per employee and question (`_id` = survey:question:employee).
+- `employees` and `employee_outbox` (`_id` = employee:version): the directory and the
+  changes waiting to be published on `cercle.employees.v1`.
+- `counters`: the event sequence.
+
+Why an outbox collection rather than a `published` flag on the event: on the local
+MongoDB wire server (FerretDB, SQLite) an update costs a scan of the whole collection
+(36 ms per update at 10,000 events, measured), while inserts, `_id` reads and a scan of
+a small collection are cheap. The outbox stays small: the relay deletes what it published.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from pymongo import ReturnDocument
+from pymongo.database import Database
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from cercle_common.mongo import DUPLICATE_KEY, connect, translated_errors
+from cercle_common.settings import Settings
+
+SEQUENCE_COUNTER = "event_sequence"
+# Our own mongoengine alias: `connect` replaces the alias it is given, and other services'
+# code may hold "default" in the same process (tests, tools).
+ALIAS = "cercle_events"
+
+
+class EventStore:
+    """Adapter over the service's database; every method translates a lost connection
+    into `InfrastructureError`."""
+
+    def __init__(self, database: Database) -> None:
+        self.db = database
+
+    @classmethod
+    def connect(cls, settings: Settings) -> EventStore:
+        """The store of the service's own database (lazy: nothing is sent yet)."""
+        return cls(connect(settings, "events", alias=ALIAS))
+
+    def close(self) -> None:
+        """Close the connection (tests and short-lived commands)."""
+        self.db.client.close()
+
+    def ping(self) -> None:
+        """Raises unless the database answers (readiness)."""
+        with translated_errors():
+            self.db.command("ping")
+
+    # -- sequence ----------------------------------------------------------------------
+    def allocate_sequences(self, count: int) -> int:
+        """Reserve `count` consecutive sequence numbers; returns the first."""
+        with translated_errors():
+            counter = self.db.counters.find_one_and_update(
+                {"_id": SEQUENCE_COUNTER},
+                {"$inc": {"value": count}},
+                upsert=True,
+                return_document=ReturnDocument.AFTER,
+            )
+        return int(counter["value"]) - count + 1
+
+    # -- events ------------------------------------------------------------------------
+    def find_event(self, event_id: str) -> dict[str, Any] | None:
+        """The accepted event with this id, published or still in the outbox."""
+        with translated_errors():
+            return self.db.outbox.find_one({"_id": event_id}) or self.db.events.find_one(
+                {"_id": event_id}
+            )
+
+    def find_stored_event(self, event_id: str) -> dict[str, Any] | None:
+        """The event store's copy only."""
+        with translated_errors():
+            return self.db.events.find_one({"_id": event_id})
+
+    def insert_outbox(self, documents: list[dict[str, Any]]) -> set[str]:
+        """Insert outbox entries; returns the ids refused as already present."""
+        return self._insert_many("outbox", documents)
+
+    def insert_events(self, documents: list[dict[str, Any]]) -> set[str]:
+        """Insert into the event store; returns the ids already there."""
+        stored = [{k: v for k, v in doc.items() if k != "answer"} for doc in documents]
+        return self._insert_many("events", stored)
+
+    def delete_outbox(self, event_ids: Iterable[str]) -> None:
+        """Remove published (or stray) outbox entries."""
+        ids = list(event_ids)
+        if ids:
+            with translated_errors():
+                self.db.outbox.delete_many({"_id": {"$in": ids}})
+
+    def pending_events(self, limit: int) -> list[dict[str, Any]]:
+        """Outbox entries in sequence order (the outbox is small: a scan is cheap)."""
+        with translated_errors():
+            return list(self.db.outbox.find({}).sort("sequence", 1).limit(limit))
+
+    def count_pending(self) -> int:
+        """How many accepted events wait to be published."""
+        with translated_errors():
+            return self.db.outbox.count_documents({})
+
+    # -- survey answers --------------------------------------------------------------------
+    def save_answer(self, answer: dict[str, Any]) -> None:
+        """Keep the newest answer of an employee to a question (by occurred_at, then
+        sequence): applying the same answer twice, or an older one late, changes nothing."""
+        with translated_errors():
+            current = self.db.survey_answers.find_one({"_id": answer["_id"]})
+            if current is None:
+                try:
+                    self.db.survey_answers.insert_one(answer)
+                    return
+                except DuplicateKeyError:
+                    current = self.db.survey_answers.find_one({"_id": answer["_id"]})
+            if current is not None and _answer_order(current) >= _answer_order(answer):
+                return
+            self.db.survey_answers.replace_one({"_id": answer["_id"]}, answer, upsert=True)
+
+    def answers_of(self, survey_id: str) -> list[dict[str, Any]]:
+        """Every stored answer of a survey (a scan; eNPS reads are rare)."""
+        with translated_errors():
+            return list(self.db.survey_answers.find({"survey_id": survey_id}))
+
+    # -- directory ---------------------------------------------------------------------
+    def find_employee(self, employee_id: str) -> dict[str, Any] | None:
+        """The directory entry (erased entries included, flagged `erased`)."""
+        with translated_errors():
+            return self.db.employees.find_one({"_id": employee_id})
+
+    def insert_employee_change(self, change: dict[str, Any]) -> bool:
+        """Record a directory change to publish; False if that version is already taken
+        (a concurrent writer, or a change that died before it was applied)."""
+        with translated_errors():
+            try:
+                self.db.employee_outbox.insert_one(change)
+            except DuplicateKeyError:
+                return False
+        return True
+
+    def find_employee_change(self, change_id: str) -> dict[str, Any] | None:
+        """One pending directory change."""
+        with translated_errors():
+            return self.db.employee_outbox.find_one({"_id": change_id})
+
+    def apply_employee_change(self, change: dict[str, Any]) -> None:
+        """Make the directory entry reflect `change` unless it already holds a newer one."""
+        with translated_errors():
+            current = self.db.employees.find_one({"_id": change["employee_id"]})
+            if current is not None and current.get("version", 0) >= change["version"]:
+                return
+            document = {"_id": change["employee_id"], **change["record"]}
+            document["version"] = change["version"]
+            document["updated_at"] = change["created_at"]
+            self.db.employees.replace_one({"_id": change["employee_id"]}, document, upsert=True)
+
+    def pending_employee_changes(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """Directory changes to publish, each employee's in version order. Without a limit
+        by default: a partial read could hold version 2 of someone without version 1."""
+        with translated_errors():
+            cursor = self.db.employee_outbox.find({})
+            changes = list(cursor.limit(limit) if limit else cursor)
+        return sorted(changes, key=lambda change: (change["employee_id"], change["version"]))
+
+    def delete_employee_changes(self, change_ids: Iterable[str]) -> None:
+        """Remove published directory changes."""
+        ids = list(change_ids)
+        if ids:
+            with translated_errors():
+                self.db.employee_outbox.delete_many({"_id": {"$in": ids}})
+
+    # -- internals ---------------------------------------------------------------------
+    def _insert_many(self, collection: str, documents: list[dict[str, Any]]) -> set[str]:
+        if not documents:
+            return set()
+        refused: set[str] = set()
+        with translated_errors():
+            try:
+                self.db[collection].insert_many(documents, ordered=False)
+            except BulkWriteError as error:
+                problems = error.details.get("writeErrors", [])
+                if any(problem.get("code") != DUPLICATE_KEY for problem in problems):
+                    raise
+                refused.update(documents[problem["index"]]["_id"] for problem in problems)
+        return refused
+
+
+def _answer_order(answer: dict[str, Any]) -> tuple[str, int]:
+    return (answer["occurred_at"], answer["sequence"])

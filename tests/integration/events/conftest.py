@@ -1,0 +1,126 @@
+"""Fixtures of the events service's integration tests: the app on a database of the test's
+own, employees, and a reader of the shared topics from their current end."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import mongoengine
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from kafka import KafkaConsumer, TopicPartition
+
+from cercle_common.messaging import client_options
+from cercle_common.settings import Settings
+from services.events.app import create_app
+from services.events.store import ALIAS, EventStore
+
+
+@pytest.fixture
+def app(settings: Settings) -> Iterator[Flask]:
+    application = create_app(settings)
+    yield application
+    database = application.extensions["cercle_events.ingestion"].store.db
+    database.client.drop_database(settings.database_name("events"))
+    mongoengine.disconnect(alias=ALIAS)  # closes the client (no ResourceWarning)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def store(app: Flask) -> EventStore:
+    return app.extensions["cercle_events.ingestion"].store
+
+
+@pytest.fixture
+def admin_headers(settings: Settings) -> dict[str, str]:
+    return {"Authorization": f"Bearer {settings.admin_token}"}
+
+
+@pytest.fixture
+def new_employee(client: FlaskClient) -> Callable[..., str]:
+    """Creates an employee with a unique id and returns the id."""
+
+    def create(**fields: Any) -> str:
+        employee_id = f"emp-{uuid.uuid4().hex[:12]}"
+        body = {
+            "display_name": "Ann Lee",
+            "email": "ann@example.org",
+            "team": "growth",
+            "site": "paris",
+            **fields,
+        }
+        response = client.put(f"/v1/employees/{employee_id}", json=body)
+        assert response.status_code == 201, response.json
+        return employee_id
+
+    return create
+
+
+def share(employee_id: str, event_id: str | None = None, **data: Any) -> dict[str, Any]:
+    """A valid content.shared envelope."""
+    return {
+        "id": event_id or f"ev-{uuid.uuid4().hex}",
+        "type": "content.shared",
+        "occurred_at": datetime.now(UTC).isoformat(),
+        "employee_id": employee_id,
+        "source": "test",
+        "data": {
+            "content_id": "c-1",
+            "network": "linkedin",
+            "url": "https://example.org/p",
+            **data,
+        },
+    }
+
+
+class TopicTail:
+    """Reads a topic from the offsets it had when created (other tests share topics)."""
+
+    def __init__(self, settings: Settings, topic: str) -> None:
+        self.consumer = KafkaConsumer(**client_options(settings), enable_auto_commit=False)
+        partitions = [TopicPartition(topic, p) for p in self.consumer.partitions_for_topic(topic)]
+        self.consumer.assign(partitions)
+        self.consumer.seek_to_end(*partitions)
+        for partition in partitions:
+            self.consumer.position(partition)  # resolves the lazy seek now
+        self.messages: list[Any] = []
+
+    def wait_for(self, predicate: Callable[[list[Any]], bool], timeout_s: float = 30) -> list[Any]:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for batch in self.consumer.poll(timeout_ms=300).values():
+                self.messages.extend(batch)
+            if predicate(self.messages):
+                return self.messages
+        raise AssertionError(f"condition not met in {timeout_s}s; saw {len(self.messages)}")
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+@pytest.fixture
+def tail(settings: Settings) -> Iterator[Callable[[str], TopicTail]]:
+    tails: list[TopicTail] = []
+
+    def open_tail(topic: str) -> TopicTail:
+        tails.append(TopicTail(settings, topic))
+        return tails[-1]
+
+    yield open_tail
+    for opened in tails:
+        opened.close()
+
+
+@pytest.fixture
+def make_share() -> Callable[..., dict[str, Any]]:
+    """`make_share(employee_id, event_id=None, **data)`: a valid content.shared envelope."""
+    return share

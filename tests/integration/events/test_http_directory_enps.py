@@ -1,0 +1,135 @@
+"""Employee directory and eNPS over HTTP against the real database."""
+
+from __future__ import annotations
+
+import uuid
+
+PERSON = {
+    "display_name": "Ann Lee",
+    "email": "ann@example.org",
+    "team": "growth",
+    "department": "marketing",
+    "site": "paris",
+    "country": "FR",
+    "locale": "fr-FR",
+    "fte": 0.8,
+    "visibility": "pseudonym",
+    "pseudonym": "Comet",
+    "active": True,
+}
+
+
+def test_put_creates_then_replaces(client, store) -> None:
+    employee = f"emp-{uuid.uuid4().hex[:10]}"
+    created = client.put(f"/v1/employees/{employee}", json=PERSON)
+    assert created.status_code == 201 and created.json["version"] == 1
+    replaced = client.put(f"/v1/employees/{employee}", json={**PERSON, "team": "sales"})
+    assert replaced.status_code == 200 and replaced.json["team"] == "sales"
+    unchanged = client.put(f"/v1/employees/{employee}", json={**PERSON, "team": "sales"})
+    assert unchanged.json["version"] == 2  # nothing changed, nothing new to publish
+    changes = store.pending_employee_changes(100)
+    assert [(c["employee_id"], c["version"]) for c in changes] == [(employee, 1), (employee, 2)]
+    assert "email" not in changes[0]["snapshot"]
+
+
+def test_put_names_the_bad_field(client) -> None:
+    response = client.put("/v1/employees/e-x", json={**PERSON, "visibility": "public"})
+    assert response.status_code == 422 and response.json["error"]["field"] == "visibility"
+
+
+def test_get_many_leaves_out_unknown_ids(client, new_employee) -> None:
+    first, second = new_employee(), new_employee(visibility="hidden")
+    response = client.get(f"/v1/employees?ids={first},nobody,{second}")
+    assert response.status_code == 200
+    found = response.json["employees"]
+    assert [e["id"] for e in found] == [first, second]
+    assert set(found[0]) == {
+        "id",
+        "display_name",
+        "pseudonym",
+        "visibility",
+        "team",
+        "department",
+        "site",
+        "country",
+        "locale",
+        "fte",
+        "active",
+    }
+    assert found[1]["visibility"] == "hidden"
+
+
+def test_delete_erases_personal_data_and_queues_a_tombstone(
+    client, new_employee, store, make_share
+) -> None:
+    employee = new_employee()
+    response = client.delete(f"/v1/employees/{employee}")
+    assert response.status_code == 200 and response.json == {"id": employee, "erased": True}
+    stored = store.find_employee(employee)
+    assert stored["display_name"] is None and stored["email"] is None and stored["erased"]
+    assert client.get(f"/v1/employees/{employee}").status_code == 404
+    assert client.get(f"/v1/employees?ids={employee}").json == {"employees": []}
+    latest = store.pending_employee_changes(100)[-1]
+    assert latest["employee_id"] == employee and latest["snapshot"] is None
+    refused = client.post("/v1/events", json=make_share(employee))
+    assert refused.status_code == 422 and refused.json["error"]["field"] == "employee_id"
+    assert client.delete(f"/v1/employees/{employee}").status_code == 200  # idempotent
+    assert client.delete("/v1/employees/never-existed").status_code == 404
+
+
+def _answers(client, survey: str, scores: list[int], team: str, when: str, new_employee):
+    for score in scores:
+        employee = new_employee(team=team)
+        response = client.post(
+            "/v1/events",
+            json={
+                "id": f"sa-{uuid.uuid4().hex}",
+                "type": "survey.answered",
+                "occurred_at": when,
+                "employee_id": employee,
+                "data": {
+                    "survey_id": survey,
+                    "question_id": "enps",
+                    "kind": "enps",
+                    "value": score,
+                },
+            },
+        )
+        assert response.status_code == 201
+
+
+def test_enps_per_team_and_month_with_anonymity_threshold(client, new_employee) -> None:
+    survey = f"s-{uuid.uuid4().hex[:8]}"
+    _answers(client, survey, [10, 9, 8, 6, 2], "growth", "2026-10-10T10:00:00Z", new_employee)
+    _answers(client, survey, [10, 10], "sales", "2026-10-11T10:00:00Z", new_employee)
+    _answers(client, survey, [0], "growth", "2026-11-02T10:00:00Z", new_employee)
+
+    growth_october = client.get(
+        f"/v1/surveys/{survey}/enps?team=growth&from=2026-10-01&to=2026-11-01"
+    )
+    assert growth_october.status_code == 200
+    assert growth_october.json == {
+        "survey_id": survey,
+        "team": "growth",
+        "site": None,
+        "from": "2026-10-01",
+        "to": "2026-11-01",
+        "min_group": 5,
+        "enough_answers": True,
+        "n": 5,
+        "promoters": 40.0,
+        "passives": 20.0,
+        "detractors": 40.0,
+        "enps": 0.0,
+    }
+    sales = client.get(f"/v1/surveys/{survey}/enps?team=sales").json
+    assert sales["enough_answers"] is False and "n" not in sales and "enps" not in sales
+    everyone = client.get(f"/v1/surveys/{survey}/enps").json
+    assert (everyone["n"], everyone["enps"]) == (8, 12.5)  # 4 promoters, 3 detractors
+
+
+def test_enps_window_must_be_whole_months(client) -> None:
+    response = client.get("/v1/surveys/s/enps?from=2026-10-15")
+    assert response.status_code == 422 and response.json["error"]["field"] == "from"
+    response = client.get("/v1/surveys/s/enps?from=2026-10-01&to=2026-10-01")
+    assert response.status_code == 422 and response.json["error"]["field"] == "to"

@@ -1,0 +1,86 @@
+"""Directory records and eNPS arithmetic."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from cercle_common.errors import ValidationError
+from services.events.domain.directory import parse_record, same_record, snapshot
+from services.events.domain.enps import check_window, compute_enps, parse_month_start
+
+RECORD = {"display_name": "Ann Lee", "email": "ann@example.org", "team": "growth"}
+
+
+def test_record_defaults_to_visible_active_full_time() -> None:
+    record = parse_record(RECORD)
+    assert (record.visibility, record.active, record.fte) == ("visible", True, 1.0)
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"email": "not-an-email"}, "email"),
+        ({"visibility": "pseudonym"}, "pseudonym"),
+        ({"visibility": "secret"}, "visibility"),
+        ({"fte": 0}, "fte"),
+        ({"fte": 1.5}, "fte"),
+        ({"country": "fr"}, "country"),
+        ({"active": "yes"}, "active"),
+        ({"shoe_size": 42}, "shoe_size"),
+        ({"display_name": ""}, "display_name"),
+    ],
+)
+def test_bad_record_names_the_field(change: dict, field: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        parse_record({**RECORD, **change})
+    assert caught.value.field == field
+
+
+def test_snapshot_carries_no_name_nor_email() -> None:
+    message = snapshot("e-1", parse_record(RECORD).as_dict(), 3)
+    assert "display_name" not in message and "email" not in message
+    assert message["version"] == 3 and message["team"] == "growth"
+
+
+def test_identical_record_changes_nothing() -> None:
+    record = parse_record(RECORD)
+    assert same_record({**record.as_dict(), "version": 2}, record)
+    assert not same_record({**record.as_dict(), "erased": True}, record)
+
+
+def test_enps_counts_promoters_passives_detractors() -> None:
+    result = compute_enps([10, 9, 9, 8, 7, 6, 0, 3, 10, 9], min_group=5)
+    assert result.as_dict() == {
+        "enough_answers": True,
+        "n": 10,
+        "promoters": 50.0,
+        "passives": 20.0,
+        "detractors": 30.0,
+        "enps": 20.0,
+    }
+
+
+def test_enps_of_a_group_under_the_threshold_shows_no_figures() -> None:
+    body = compute_enps([10, 10, 10, 10], min_group=5).as_dict()
+    assert body["enough_answers"] is False
+    assert "n" not in body and "enps" not in body
+
+
+def test_enps_at_the_threshold_is_shown() -> None:
+    assert compute_enps([0, 0, 0, 0, 0], min_group=5).enps == -100.0
+
+
+def test_window_bounds_must_be_month_starts() -> None:
+    assert parse_month_start("2026-10-01", "from") == date(2026, 10, 1)
+    for bad in ("2026-10-02", "2026-10", "2026-13-01", "yesterday"):
+        with pytest.raises(ValidationError) as caught:
+            parse_month_start(bad, "to")
+        assert caught.value.field == "to"
+
+
+def test_window_end_must_follow_start() -> None:
+    with pytest.raises(ValidationError) as caught:
+        check_window(date(2026, 10, 1), date(2026, 10, 1))
+    assert caught.value.field == "to"
