@@ -140,7 +140,7 @@ COURSES = (
     ("course-inclusive-writing", "communication"),
 )
 CHARTER_ID = "charter-social-media"
-CHARTER_VERSION = 2
+CHARTER_VERSION = "2026.1"
 # (survey id, day it opens, participation, mean score): the second pulse shows detractors
 # turning into promoters as the programme goes on.
 SURVEYS = (("enps-pulse-1", 8, 0.55, 6.4), ("enps-pulse-2", 36, 0.62, 7.4))

@@ -116,13 +116,11 @@ def test_a_deleted_share_revokes_the_badge_it_earned(running_stack: Any) -> None
     employee_id, _ = new_employee(running_stack)
     content = f"c-{uuid.uuid4().hex[:8]}"
     shared = {"content_id": content, "network": "linkedin", "url": f"https://ex.org/{content}"}
-    post_event(running_stack, employee_id, "content.shared", shared)
+    share_id = post_event(running_stack, employee_id, "content.shared", shared)
     award_id = f"{employee_id}:first-share:standard"
     eventually(lambda: awards(running_stack, employee_id).get(award_id), "the award")
 
-    post_event(
-        running_stack, employee_id, "share.deleted", {"content_id": content, "network": "linkedin"}
-    )
+    post_event(running_stack, employee_id, "share.deleted", {"share_event_id": share_id})
     revoked = eventually(
         lambda: (a := awards(running_stack, employee_id)[award_id])["status"] == "revoked" and a,
         "the revocation",

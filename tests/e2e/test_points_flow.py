@@ -95,7 +95,7 @@ def test_shares_become_points_ranks_and_an_explained_ledger(running_stack: Any) 
         "content.shared",
         {"content_id": "c-e2e", "network": "linkedin", "url": "https://example.org/c"},
     )
-    post_event(running_stack, hidden, "charter.acknowledged", {"charter_id": "ch", "version": 1})
+    post_event(running_stack, hidden, "charter.acknowledged", {"charter_id": "ch", "version": "1"})
 
     totals = eventually(
         lambda: (p := points_of(running_stack, sharer)) and p["points"]["all"] == 10 and p,
