@@ -50,6 +50,14 @@ class EventStore:
         """Close the connection (tests and short-lived commands)."""
         self.db.client.close()
 
+    def ensure_indexes(self) -> None:
+        """Indexes for a real MongoDB: the relay reads the outbox in sequence order and
+        eNPS reads one survey's answers (FerretDB accepts them and scans anyway)."""
+        with translated_errors():
+            self.db.outbox.create_index("sequence")
+            self.db.employee_outbox.create_index("version")
+            self.db.survey_answers.create_index("survey_id")
+
     def ping(self) -> None:
         """Raises unless the database answers (readiness)."""
         with translated_errors():

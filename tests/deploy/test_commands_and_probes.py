@@ -29,7 +29,7 @@ EXPECTED_COMMANDS = {
     "points-consumer": "services.points.consumer",
     "badges-consumer": "services.badges.consumer",
     "badges-scheduler": "services.badges.scheduler",
-    "cercle-indexes": "cercle_common.indexes",
+    "cercle-indexes": "services.indexes",
 }
 
 
