@@ -35,7 +35,9 @@ down: ## Stop everything `make run` or `make stack` started
 test: install tools ## Unit, integration and end-to-end tests on a fresh local test stack
 	$(PY) -m devstack up --name test --fresh
 	set -a; source $(TEST_STACK); set +a; \
-	  $(PY) -m pytest tests/unit -q && $(PY) -m pytest tests -q --ignore=tests/unit; \
+	  $(PY) -m pytest tests/unit -q \
+	  && $(PY) -m pytest tests/deploy tests/integration -q \
+	  && $(PY) -m pytest tests/e2e -q; \
 	  status=$$?; $(PY) -m devstack down --name test; exit $$status
 
 test-unit: install ## The pure unit tests only (no services, seconds)

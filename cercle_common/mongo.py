@@ -31,6 +31,9 @@ def connect(settings: Settings, service: str, alias: str = "default") -> Databas
         db=name,
         host=settings.mongo_url,
         alias=alias,
+        # A distinct appname per alias: mongoengine otherwise hands two aliases one shared
+        # client, and closing one would close the other's.
+        appname=f"cercle-{service}-{alias}"[:128],
         serverSelectionTimeoutMS=5000,
         connectTimeoutMS=5000,
         tz_aware=True,

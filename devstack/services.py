@@ -126,7 +126,8 @@ def service_env(config: StackConfig, ports: ServicePorts = DEV_PORTS) -> dict[st
         "EVENTS_URL": urls["EVENTS_URL"],
         "POINTS_URL": urls["POINTS_URL"],
         "BADGES_URL": urls["BADGES_URL"],
-        "PUBLIC_BASE_URL": urls["BADGES_URL"],
+        # The address a browser would use for Open Badges links (not the internal one).
+        "PUBLIC_BASE_URL": f"http://localhost:{ports.badges}",
         "CERCLE_ENV": "dev",
         INSTANCE_MARKER_VARIABLE: str(config.stack_dir),
     }

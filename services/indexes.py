@@ -15,9 +15,16 @@ from services.points.store import PointsStore
 
 def ensure_all_indexes(settings: Settings) -> list[str]:
     """Create the indexes of the events, points and badges databases; returns their names."""
-    EventStore.connect(settings).ensure_indexes()
-    PointsStore(connect(settings, "points", alias="indexes-points")).ensure_indexes()
-    AwardStore(connect(settings, "badges", alias="indexes-badges")).ensure_indexes()
+    events = EventStore.connect(settings)
+    points = connect(settings, "points", alias="indexes-points")
+    badges = connect(settings, "badges", alias="indexes-badges")
+    try:
+        events.ensure_indexes()
+        PointsStore(points).ensure_indexes()
+        AwardStore(badges).ensure_indexes()
+    finally:
+        for database in (events.db, points, badges):
+            database.client.close()
     return [settings.database_name(service) for service in ("events", "points", "badges")]
 
 

@@ -14,3 +14,5 @@ def test_indexes_are_created_in_every_service_database_and_again_harmlessly(
     assert "employee_id_1" in awards.index_information()
     for name in names:
         outbox.database.client.drop_database(name)
+    outbox.database.client.close()
+    awards.database.client.close()
