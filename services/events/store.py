@@ -27,11 +27,9 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from cercle_common.mongo import DUPLICATE_KEY, connect, translated_errors
 from cercle_common.settings import Settings
+from services.events.documents import ALIAS, Employee
 
 SEQUENCE_COUNTER = "event_sequence"
-# Our own mongoengine alias: `connect` replaces the alias it is given, and other services'
-# code may hold "default" in the same process (tests, tools).
-ALIAS = "cercle_events"
 
 
 class EventStore:
@@ -139,7 +137,8 @@ class EventStore:
     def find_employee(self, employee_id: str) -> dict[str, Any] | None:
         """The directory entry (erased entries included, flagged `erased`)."""
         with translated_errors():
-            return self.db.employees.find_one({"_id": employee_id})
+            employee = Employee.objects(id=employee_id).first()
+        return None if employee is None else employee.as_entry()
 
     def insert_employee_change(self, change: dict[str, Any]) -> bool:
         """Record a directory change to publish; False if that version is already taken
@@ -159,13 +158,15 @@ class EventStore:
     def apply_employee_change(self, change: dict[str, Any]) -> None:
         """Make the directory entry reflect `change` unless it already holds a newer one."""
         with translated_errors():
-            current = self.db.employees.find_one({"_id": change["employee_id"]})
-            if current is not None and current.get("version", 0) >= change["version"]:
+            current = Employee.objects(id=change["employee_id"]).first()
+            if current is not None and current.version >= change["version"]:
                 return
-            document = {"_id": change["employee_id"], **change["record"]}
-            document["version"] = change["version"]
-            document["updated_at"] = change["created_at"]
-            self.db.employees.replace_one({"_id": change["employee_id"]}, document, upsert=True)
+            Employee(
+                id=change["employee_id"],
+                version=change["version"],
+                updated_at=change["created_at"],
+                **change["record"],
+            ).save()
 
     def pending_employee_changes(self, limit: int | None = None) -> list[dict[str, Any]]:
         """Directory changes to publish, each employee's in version order. Without a limit
