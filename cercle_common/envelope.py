@@ -96,6 +96,19 @@ class Envelope:
         )
 
 
+def parse_published(raw: bytes | None) -> Envelope:
+    """An event read from `cercle.events.v1`: a valid envelope that carries the sequence
+    the events service gave it (every order-dependent rule follows it)."""
+    if raw is None:
+        raise ValidationError("an event message needs a value", "value")
+    envelope = Envelope.from_json(raw)
+    if envelope.sequence is None:
+        raise ValidationError(
+            "is required on cercle.events.v1 (set by the events service)", "sequence"
+        )
+    return envelope
+
+
 def decode_json_object(raw: bytes) -> dict[str, Any]:
     """Decode UTF-8 JSON that must be an object."""
     try:

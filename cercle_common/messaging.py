@@ -37,6 +37,18 @@ class Record:
     value: bytes | None
     headers: tuple[tuple[str, bytes], ...] = ()
 
+    @classmethod
+    def from_message(cls, message: Any) -> Record:
+        """A record from kafka-python's `ConsumerRecord`."""
+        return cls(
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            key=message.key,
+            value=message.value,
+            headers=tuple(message.headers or ()),
+        )
+
     @property
     def key_text(self) -> str | None:
         """The key decoded as UTF-8 (invalid bytes replaced), or None."""
@@ -217,7 +229,7 @@ class ConsumerLoop:
                 polled = consumer.poll(
                     timeout_ms=self._poll_timeout_ms, max_records=self._max_records
                 )
-                records = [_record(message) for batch in polled.values() for message in batch]
+                records = [Record.from_message(m) for batch in polled.values() for m in batch]
                 if not records:
                     continue
                 self._process_until_done(records)
@@ -325,17 +337,6 @@ class _AssignmentListener(ConsumerRebalanceListener):
 
     def on_partitions_assigned(self, assigned: Any) -> None:
         self._on_assign(set(assigned))
-
-
-def _record(message: Any) -> Record:
-    return Record(
-        topic=message.topic,
-        partition=message.partition,
-        offset=message.offset,
-        key=message.key,
-        value=message.value,
-        headers=tuple(message.headers or ()),
-    )
 
 
 def _next_offsets(records: Sequence[Record]) -> dict[TopicPartition, Any]:

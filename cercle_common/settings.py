@@ -34,6 +34,8 @@ ENVIRONMENT: dict[str, str] = {
     "JWT_AUDIENCE": "cercle-api",
     "ADMIN_TOKEN": "cercle-dev-admin-token",
     "BADGE_SALT": "cercle-dev-salt",
+    # Requests per minute one caller may make to the gateway, counted across replicas.
+    "GATEWAY_RATE_LIMIT": "600",
 }
 
 
@@ -66,6 +68,7 @@ class Settings:
     jwt_audience: str
     admin_token: str
     badge_salt: str
+    gateway_rate_limit: int
 
     @property
     def is_production(self) -> bool:

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from cercle_common.envelope import ACTION_TYPES, Envelope, decode_json_object
+from cercle_common.envelope import ACTION_TYPES, decode_json_object, parse_published
 from cercle_common.errors import InfrastructureError, ValidationError
 from cercle_common.messaging import ConsumerLoop, Record, Rejection, is_infrastructure_failure
 from cercle_common.mongo import ping
@@ -32,11 +32,7 @@ Fact = ActionFact | PointsFact
 
 def decode_event(record: Record) -> ActionFact | None:
     """An event of `cercle.events.v1` as a fact, or None for types badges ignore."""
-    if record.value is None:
-        raise ValidationError("an event message needs a value")
-    envelope = Envelope.from_json(record.value)
-    if envelope.sequence is None:
-        raise ValidationError("is required on cercle.events.v1", "sequence")
+    envelope = parse_published(record.value)
     if envelope.type not in ACTION_TYPES:
         return None
     return ActionFact(

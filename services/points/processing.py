@@ -29,7 +29,7 @@ from typing import Any
 
 from kafka import KafkaProducer
 
-from cercle_common.envelope import Envelope, decode_json_object
+from cercle_common.envelope import decode_json_object, parse_published
 from cercle_common.errors import InfrastructureError, NotFound, ValidationError
 from cercle_common.messaging import Record, Rejection, is_infrastructure_failure
 from cercle_common.topics import EMPLOYEES, EVENTS, POINTS
@@ -52,11 +52,7 @@ log = logging.getLogger(__name__)
 
 def event_from_record(value: bytes | None) -> Event:
     """Parse a `cercle.events.v1` message; raises `ValidationError`/`MalformedRequest`."""
-    if value is None:
-        raise ValidationError("an event message needs a value", "value")
-    envelope = Envelope.from_json(value)
-    if envelope.sequence is None:
-        raise ValidationError("is required (set by the events service)", "sequence")
+    envelope = parse_published(value)
     event = Event(
         id=envelope.id,
         type=envelope.type,

@@ -85,13 +85,7 @@ def read_topic(
             for partition, messages in consumer.poll(timeout_ms=1000, max_records=5000).items():
                 for message in messages:
                     if message.offset < ends[partition]:
-                        yield Record(
-                            topic=message.topic,
-                            partition=message.partition,
-                            offset=message.offset,
-                            key=message.key,
-                            value=message.value,
-                        )
+                        yield Record.from_message(message)
             remaining = {p for p in remaining if consumer.position(p) < ends[p]}
     finally:
         consumer.close(autocommit=False)

@@ -1,0 +1,52 @@
+"""The gateway's Flask app: `gunicorn 'gateway.app:create_app()'` on port 8100.
+
+`POST /graphql` (and GET for queries; GraphiQL in a browser outside production),
+`/healthz`, `/readyz` (the events, points and badges services answer), `/metrics`.
+Nothing connects at creation: services, Redis and the JWKS are reached on first use."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from cercle_common.httpapi import create_base_app
+from cercle_common.settings import Settings
+from gateway.auth import TokenVerifier
+from gateway.clients import http_services
+from gateway.execution import GraphQLRuntime
+from gateway.limits import MAX_BODY_BYTES, RateLimiter, RedisRateLimiter
+from gateway.ports import Services
+from gateway.schema import schema
+from gateway.view import GatewayView
+
+
+def create_app(
+    settings: Settings | None = None,
+    services: Services | None = None,
+    rate_limiter: RateLimiter | None = None,
+) -> Flask:
+    """The gateway app. Tests may pass fake `services` and a `rate_limiter`; by default
+    they are the HTTP clients of the URLs in `settings` and Redis at `settings.redis_url`."""
+    settings = settings or Settings.from_env()
+    services = services or http_services(settings)
+    verifier = TokenVerifier.from_settings(settings)
+    limiter = rate_limiter or RedisRateLimiter.from_url(
+        settings.redis_url, settings.gateway_rate_limit
+    )
+    app = create_base_app(
+        "gateway",
+        settings,
+        ready_checks={
+            "events": services.events.ready,
+            "points": services.points.ready,
+            "badges": services.badges.ready,
+        },
+        max_body_bytes=MAX_BODY_BYTES,
+    )
+    runtime = GraphQLRuntime(schema.graphql_schema, production=settings.is_production)
+    app.add_url_rule(
+        "/graphql",
+        view_func=GatewayView.as_view(
+            "graphql", runtime=runtime, services=services, verifier=verifier, limiter=limiter
+        ),
+    )
+    return app

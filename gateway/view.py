@@ -1,0 +1,155 @@
+"""`/graphql` over HTTP: graphql-server's Flask view, with the caller authenticated and
+rate-limited before anything runs, documents prepared once per query text, and errors
+stripped of internals.
+
+Auth rule for reads: in production every request needs a valid bearer token (401
+otherwise). In development a request without a token runs as an anonymous caller who may
+read public data (leaderboards, the badge catalogue, visible profiles), so that the
+`curl` printed by `make run` and GraphiQL work without one; `me`, `enps` and mutations
+still need a token. A token that is present but invalid is refused in every mode."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, ClassVar
+
+from flask import Request, Response, request
+from graphql import ExecutionResult
+from graphql.language import OperationType
+from graphql_server.exceptions import InvalidOperationTypeError
+from graphql_server.flask.views import GraphQLView
+from graphql_server.http import GraphQLHTTPResponse, GraphQLRequestData
+from graphql_server.http.exceptions import HTTPException
+from graphql_server.http.sync_base_view import SyncHTTPRequestAdapter
+from prometheus_client import Counter
+
+from cercle_common.errors import Unauthorized
+from gateway.auth import Caller, TokenVerifier, bearer_token
+from gateway.context import RequestContext
+from gateway.execution import GraphQLRuntime
+from gateway.limits import MAX_BODY_BYTES, RateLimiter
+from gateway.ports import Services
+
+LANGUAGES = ["en", "fr"]
+RATE_LIMITED = Counter(
+    "cercle_gateway_rate_limited_total", "Requests refused with 429 by the per-caller limit"
+)
+
+
+class GatewayView(GraphQLView):
+    """The GraphQL endpoint of the gateway."""
+
+    methods: ClassVar[list[str]] = ["GET", "POST"]
+
+    def __init__(
+        self,
+        runtime: GraphQLRuntime,
+        services: Services,
+        verifier: TokenVerifier,
+        limiter: RateLimiter,
+    ) -> None:
+        super().__init__(
+            schema=runtime.schema,
+            graphql_ide=None if runtime.production else "graphiql",
+            allow_queries_via_get=True,
+        )
+        self.runtime = runtime
+        self.services = services
+        self.verifier = verifier
+        self.limiter = limiter
+
+    def dispatch_request(self) -> Response:  # type: ignore[override]
+        try:
+            caller = self._caller()
+        except Unauthorized as error:
+            return _error_response(
+                401,
+                error.message,
+                "UNAUTHENTICATED",
+                {"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            )
+        if caller is None and self.runtime.production:
+            return _error_response(
+                401, "a bearer token is required", "UNAUTHENTICATED", {"WWW-Authenticate": "Bearer"}
+            )
+        subject = f"employee:{caller.employee_id}" if caller else f"ip:{request.remote_addr}"
+        decision = self.limiter.hit(subject)
+        limit_headers = {
+            "RateLimit-Limit": str(decision.limit),
+            "RateLimit-Remaining": str(decision.remaining),
+        }
+        if not decision.allowed:
+            RATE_LIMITED.inc()
+            return _error_response(
+                429,
+                f"too many requests: at most {decision.limit} per minute",
+                "RATE_LIMITED",
+                {**limit_headers, "Retry-After": str(decision.retry_after_s)},
+            )
+        lang = request.accept_languages.best_match(LANGUAGES, default="en") or "en"
+        context = RequestContext(self.services, caller, lang)
+        try:
+            response = self.run(request=request, context=context)  # type: ignore[arg-type]
+        except HTTPException as error:
+            return _error_response(error.status_code, error.reason, "BAD_REQUEST")
+        if isinstance(response, str):  # the GraphiQL page
+            response = Response(response, content_type="text/html; charset=utf-8")
+        response.headers.update(limit_headers)
+        return response
+
+    def _caller(self) -> Caller | None:
+        token = bearer_token(request.headers.get("Authorization"))
+        return None if token is None else self.verifier.verify(token)
+
+    def get_graphql_request_data(
+        self,
+        request: SyncHTTPRequestAdapter,
+        context: Any,
+        data: Any,
+        protocol: Any,
+    ) -> GraphQLRequestData:
+        if not isinstance(data, dict):
+            # One operation per request: batches would multiply the limits.
+            raise HTTPException(400, "the body must be one JSON object")
+        return super().get_graphql_request_data(request, context, data, protocol)
+
+    def execute_operation(
+        self,
+        request_adapter: SyncHTTPRequestAdapter,
+        request_data: GraphQLRequestData,
+        context: Any,
+        root_value: Any,
+        allowed_operation_types: set[OperationType],
+    ) -> ExecutionResult:
+        query = request_data.query
+        if not isinstance(query, str) or not query.strip():
+            raise HTTPException(400, "no GraphQL query found in the request")
+        if len(query) > MAX_BODY_BYTES:
+            raise HTTPException(413, "the query is too long")
+        operation_name = request_data.operation_name
+        if operation_name is not None and not isinstance(operation_name, str):
+            raise HTTPException(400, "operationName must be a string")
+        prepared = self.runtime.prepare(query)
+        if prepared.document is None:
+            return ExecutionResult(data=None, errors=list(prepared.errors))
+        operation_type = self.runtime.operation_type(prepared, operation_name)
+        if operation_type is None:
+            raise HTTPException(400, "name the operation to run with operationName")
+        if operation_type not in allowed_operation_types:
+            raise InvalidOperationTypeError(operation_type, allowed_operation_types)
+        return self.runtime.execute(prepared, request_data.variables, operation_name, context)
+
+    def process_result(
+        self, request: Request, result: ExecutionResult, strict: bool = False
+    ) -> GraphQLHTTPResponse:
+        body: GraphQLHTTPResponse = self.runtime.public_result(result)  # type: ignore[assignment]
+        return body
+
+
+def _error_response(
+    status: int, message: str, code: str, headers: dict[str, str] | None = None
+) -> Response:
+    body = {"errors": [{"message": message, "extensions": {"code": code}}]}
+    return Response(
+        json.dumps(body), status=status, headers=headers, content_type="application/json"
+    )
