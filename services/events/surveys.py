@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from services.events.domain.enps import check_window, compute_enps, parse_month_start
+from services.events.domain.enps import check_window, compute_monthly_enps, parse_month_start
 from services.events.store import EventStore
 
 
@@ -27,15 +28,17 @@ def enps_report(
     last = parse_month_start(end, "to")
     check_window(first, last)
     zone = ZoneInfo(time_zone)
-    scores = [
-        answer["value"]
-        for answer in store.answers_of(survey_id)
-        if answer.get("kind") == "enps"
-        and (not team or answer.get("team") == team)
-        and (not site or answer.get("site") == site)
-        and _within(answer["occurred_at"], first, last, zone)
-    ]
-    result = compute_enps(scores, min_group)
+    scores_by_month: dict[str, list[int]] = defaultdict(list)
+    for answer in store.answers_of(survey_id):
+        if (
+            answer.get("kind") == "enps"
+            and (not team or answer.get("team") == team)
+            and (not site or answer.get("site") == site)
+        ):
+            local_day = _local_day(answer["occurred_at"], zone)
+            if _within(local_day, first, last):
+                scores_by_month[local_day.strftime("%Y-%m")].append(answer["value"])
+    result = compute_monthly_enps(scores_by_month, min_group)
     return {
         "survey_id": survey_id,
         "team": team or None,
@@ -47,8 +50,11 @@ def enps_report(
     }
 
 
-def _within(occurred_at: str, first: date | None, last: date | None, zone: ZoneInfo) -> bool:
-    local_day = datetime.fromisoformat(occurred_at.replace("Z", "+00:00")).astimezone(zone).date()
+def _local_day(occurred_at: str, zone: ZoneInfo) -> date:
+    return datetime.fromisoformat(occurred_at.replace("Z", "+00:00")).astimezone(zone).date()
+
+
+def _within(local_day: date, first: date | None, last: date | None) -> bool:
     if first is not None and local_day < first:
         return False
     return last is None or local_day < last

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -59,6 +59,18 @@ def compute_enps(scores: Iterable[int], min_group: int) -> EnpsResult:
         detractors=share(detractors),
         enps=round(100 * (promoters - detractors) / n, 1),
     )
+
+
+def compute_monthly_enps(
+    scores_by_month: Mapping[str, Iterable[int]], min_group: int
+) -> EnpsResult:
+    """eNPS of a window of whole months. Figures are shown only when every month that has
+    answers has at least `min_group` of them: then subtracting two overlapping windows
+    yields at most a month's aggregate of a group that is itself large enough."""
+    months = [list(scores) for scores in scores_by_month.values()]
+    if any(0 < len(scores) < min_group for scores in months):
+        return EnpsResult(enough_answers=False)
+    return compute_enps((score for scores in months for score in scores), min_group)
 
 
 def _percent(total: int):  # type: ignore[no-untyped-def]

@@ -8,7 +8,12 @@ import pytest
 
 from cercle_common.errors import ValidationError
 from services.events.domain.directory import parse_record, same_record, snapshot
-from services.events.domain.enps import check_window, compute_enps, parse_month_start
+from services.events.domain.enps import (
+    check_window,
+    compute_enps,
+    compute_monthly_enps,
+    parse_month_start,
+)
 
 RECORD = {"display_name": "Ann Lee", "email": "ann@example.org", "team": "growth"}
 
@@ -84,3 +89,18 @@ def test_window_end_must_follow_start() -> None:
     with pytest.raises(ValidationError) as caught:
         check_window(date(2026, 10, 1), date(2026, 10, 1))
     assert caught.value.field == "to"
+
+
+def test_a_month_with_too_few_answers_hides_the_whole_window() -> None:
+    # Oct-Dec minus Nov-Dec would otherwise reveal October's two answers.
+    window = {"2026-10": [0, 10], "2026-11": [9, 9, 9, 9, 9], "2026-12": [8, 8, 8, 8, 8]}
+    assert not compute_monthly_enps(window, min_group=5).enough_answers
+    later = {"2026-11": [9, 9, 9, 9, 9], "2026-12": [8, 8, 8, 8, 8]}
+    assert compute_monthly_enps(later, min_group=5).as_dict() == {
+        "enough_answers": True,
+        "n": 10,
+        "promoters": 50.0,
+        "passives": 50.0,
+        "detractors": 0.0,
+        "enps": 50.0,
+    }
