@@ -140,7 +140,7 @@ def test_poison_messages_are_dead_lettered_and_the_consumer_goes_on(
     reasons = sorted(dict(r.headers)["cercle.reason"].decode() for r in mine)
     assert len(mine) == 3
     assert any(reason.startswith("not JSON") for reason in reasons)
-    assert "sequence: is required on cercle.events.v1" in reasons
+    assert "sequence: is required on cercle.events.v1 (set by the events service)" in reasons
     assert any(reason.startswith("event_id:") for reason in reasons)
     assert all(dict(r.headers)["cercle.consumer_group"] == consumer.group.encode() for r in mine)
 

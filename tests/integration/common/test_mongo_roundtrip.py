@@ -34,6 +34,7 @@ def test_document_round_trips_and_duplicate_id_is_refused(settings: Settings) ->
     assert is_duplicate_key(raised.value)
     assert database.samples.find_one({"_id": "evt-1:share"})["points"] == 10
     database.client.drop_database(database.name)
+    mongoengine.disconnect()
 
 
 def test_unordered_bulk_insert_reports_only_duplicates(settings: Settings) -> None:
@@ -46,3 +47,4 @@ def test_unordered_bulk_insert_reports_only_duplicates(settings: Settings) -> No
     assert is_duplicate_key(raised.value)
     assert sorted(doc["_id"] for doc in database.entries.find()) == ["a", "b"]
     database.client.drop_database(database.name)
+    mongoengine.disconnect()
