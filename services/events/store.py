@@ -161,12 +161,21 @@ class EventStore:
             current = Employee.objects(id=change["employee_id"]).first()
             if current is not None and current.version >= change["version"]:
                 return
-            Employee(
+            employee = Employee(
                 id=change["employee_id"],
                 version=change["version"],
                 updated_at=change["created_at"],
                 **change["record"],
-            ).save()
+            )
+            employee.validate()
+            # An upsert, not `save()`: the request and the relay may apply the same change
+            # at once, and mongoengine's save of a new document is a find-then-insert.
+            collection = Employee._get_collection()
+            try:
+                collection.replace_one({"_id": employee.id}, employee.to_mongo(), upsert=True)
+            except DuplicateKeyError:
+                # Two upserts raced to create the entry; the other one inserted it.
+                collection.replace_one({"_id": employee.id}, employee.to_mongo())
 
     def pending_employee_changes(self, limit: int | None = None) -> list[dict[str, Any]]:
         """Directory changes to publish, each employee's in version order. Without a limit
