@@ -102,6 +102,10 @@ def service_table(ports: ServicePorts = DEV_PORTS) -> tuple[ServiceProcess, ...]
 
 SERVICES = service_table()
 
+# The clock that moves time-bound badge criteria (challenge ends, broken streaks); on
+# Kubernetes the same command runs as a CronJob, one pass at a time.
+BADGES_SCHEDULER = ("python", "-m", "services.badges.scheduler", "--every", "60")
+
 EXAMPLE_QUERY = (
     "{ leaderboard(period: ALL_TIME, first: 10) "
     "{ edges { node { rank points employee { displayName } } } } }"
@@ -214,6 +218,11 @@ def run(config: StackConfig, *, demo: bool = True, fresh: bool = False, say: Say
         with exit_on_signals():
             up(config, fresh=fresh, topics=True, say=say)
             start_services(config, group, say)
+            group.start(
+                "badges-scheduler",
+                resolve_argv(BADGES_SCHEDULER, Path(sys.executable).parent),
+                cwd=config.root,
+            )
             if demo:
                 _load_demo(say)
             say("")
