@@ -61,11 +61,14 @@ class Directory:
             if current is None:
                 raise NotFound("unknown employee", "employee_id")
             if current.get("erased"):
+                # Again, in case an earlier erasure stopped before its answers were gone.
+                self.store.erase_answers_of(employee_id)
                 return {"id": employee_id, "erased": True}
             version = current.get("version", 0) + 1
             fields: dict[str, Any] = {name: None for name in PERSONAL_FIELDS}
             fields.update(active=False, erased=True)
             if self._commit(employee_id, version, fields, None):
+                self.store.erase_answers_of(employee_id)
                 return {"id": employee_id, "erased": True}
         raise InfrastructureError("too many concurrent changes to this employee; retry")
 

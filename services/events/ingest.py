@@ -278,8 +278,9 @@ def materialize(
                 stray[document["_id"]] = stored
                 continue
         answer = document.get("answer")
-        if answer is not None:
-            employee = store.find_employee(document["employee_id"]) or {}
+        employee = store.find_employee(document["employee_id"]) or {}
+        # An erased employee's answer is not kept (it arrived before the erasure).
+        if answer is not None and not employee.get("erased"):
             store.save_answer(
                 {**answer, "team": employee.get("team"), "site": employee.get("site")}
             )

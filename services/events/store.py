@@ -128,6 +128,11 @@ class EventStore:
                 return
             self.db.survey_answers.replace_one({"_id": answer["_id"]}, answer, upsert=True)
 
+    def erase_answers_of(self, employee_id: str) -> int:
+        """Right to erasure: drop an employee's survey answers; returns how many."""
+        with translated_errors():
+            return self.db.survey_answers.delete_many({"employee_id": employee_id}).deleted_count
+
     def answers_of(self, survey_id: str) -> list[dict[str, Any]]:
         """Every stored answer of a survey (a scan; eNPS reads are rare)."""
         with translated_errors():

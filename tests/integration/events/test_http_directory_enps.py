@@ -124,8 +124,11 @@ def test_enps_per_team_and_month_with_anonymity_threshold(client, new_employee) 
     }
     sales = client.get(f"/v1/surveys/{survey}/enps?team=sales").json
     assert sales["enough_answers"] is False and "n" not in sales and "enps" not in sales
+    october = client.get(f"/v1/surveys/{survey}/enps?from=2026-10-01&to=2026-11-01").json
+    assert (october["n"], october["enps"]) == (7, 28.6)  # 4 promoters, 2 detractors
+    # All time minus October would expose November's single answer: no figures.
     everyone = client.get(f"/v1/surveys/{survey}/enps").json
-    assert (everyone["n"], everyone["enps"]) == (8, 12.5)  # 4 promoters, 3 detractors
+    assert everyone["enough_answers"] is False and "n" not in everyone
 
 
 def test_enps_window_must_be_whole_months(client) -> None:
@@ -133,3 +136,13 @@ def test_enps_window_must_be_whole_months(client) -> None:
     assert response.status_code == 422 and response.json["error"]["field"] == "from"
     response = client.get("/v1/surveys/s/enps?from=2026-10-01&to=2026-10-01")
     assert response.status_code == 422 and response.json["error"]["field"] == "to"
+
+
+def test_erasure_drops_the_employees_survey_answers(client, new_employee, store) -> None:
+    survey = f"s-{uuid.uuid4().hex[:8]}"
+    _answers(client, survey, [9], "growth", "2026-10-10T10:00:00Z", new_employee)
+    [answer] = store.answers_of(survey)
+    assert answer["value"] == 9
+
+    assert client.delete(f"/v1/employees/{answer['employee_id']}").status_code == 200
+    assert store.answers_of(survey) == []
