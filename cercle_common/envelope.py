@@ -96,9 +96,9 @@ class Envelope:
         )
 
 
-def parse_published(raw: bytes | None) -> Envelope:
-    """An event read from `cercle.events.v1`: a valid envelope that carries the sequence
-    the events service gave it (every order-dependent rule follows it)."""
+def parse_published(raw: bytes | None) -> tuple[Envelope, int]:
+    """An event read from `cercle.events.v1`: a valid envelope and the sequence the events
+    service gave it (every order-dependent rule follows it)."""
     if raw is None:
         raise ValidationError("an event message needs a value", "value")
     envelope = Envelope.from_json(raw)
@@ -106,7 +106,7 @@ def parse_published(raw: bytes | None) -> Envelope:
         raise ValidationError(
             "is required on cercle.events.v1 (set by the events service)", "sequence"
         )
-    return envelope
+    return envelope, envelope.sequence
 
 
 def decode_json_object(raw: bytes) -> dict[str, Any]:

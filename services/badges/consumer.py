@@ -32,7 +32,7 @@ Fact = ActionFact | PointsFact
 
 def decode_event(record: Record) -> ActionFact | None:
     """An event of `cercle.events.v1` as a fact, or None for types badges ignore."""
-    envelope = parse_published(record.value)
+    envelope, sequence = parse_published(record.value)
     if envelope.type not in ACTION_TYPES:
         return None
     return ActionFact(
@@ -40,7 +40,7 @@ def decode_event(record: Record) -> ActionFact | None:
         type=envelope.type,
         employee_id=envelope.employee_id,
         occurred_at=envelope.occurred_at,
-        sequence=envelope.sequence,
+        sequence=sequence,
         data=envelope.data,
     )
 

@@ -52,13 +52,13 @@ log = logging.getLogger(__name__)
 
 def event_from_record(value: bytes | None) -> Event:
     """Parse a `cercle.events.v1` message; raises `ValidationError`/`MalformedRequest`."""
-    envelope = parse_published(value)
+    envelope, sequence = parse_published(value)
     event = Event(
         id=envelope.id,
         type=envelope.type,
         employee_id=envelope.employee_id,
         occurred_at=envelope.occurred_at,
-        sequence=envelope.sequence,
+        sequence=sequence,
         data=envelope.data,
     )
     check_event(event)

@@ -2,7 +2,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from cercle_common.envelope import Envelope, format_instant, parse_instant
+from cercle_common.envelope import Envelope, format_instant, parse_instant, parse_published
 from cercle_common.errors import MalformedRequest, ValidationError
 
 VALID = {
@@ -58,3 +58,14 @@ def test_bytes_that_are_not_a_json_object_are_malformed(raw: bytes) -> None:
 def test_instants_format_with_a_z() -> None:
     instant = parse_instant("2026-01-01T00:00:00+02:00", "at")
     assert format_instant(instant) == "2025-12-31T22:00:00Z"
+
+
+def test_a_published_event_must_carry_its_sequence() -> None:
+    envelope, sequence = parse_published(Envelope.from_dict({**VALID, "sequence": 42}).to_json())
+    assert (envelope.id, sequence) == (VALID["id"], 42)
+    with pytest.raises(ValidationError) as raised:
+        parse_published(Envelope.from_dict(VALID).to_json())
+    assert raised.value.field == "sequence"
+    with pytest.raises(ValidationError) as raised:
+        parse_published(None)
+    assert raised.value.field == "value"
