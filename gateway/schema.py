@@ -17,6 +17,7 @@ answer. Who may see what:
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -192,6 +193,12 @@ def _instant(value: Any) -> datetime | None:
         return None
 
 
+def _read(key: str, coerce: Callable[[Any], Any]) -> Callable[[Json, Info], Any]:
+    """A resolver that reads `key` of a service's JSON answer, as the field's type or null
+    (a malformed answer blanks one field rather than failing the query)."""
+    return lambda root, info: coerce(root.get(key))
+
+
 def _text(texts: Any, lang: str) -> str | None:
     """A localised text (`{"fr": ..., "en": ...}`), falling back to any language."""
     if isinstance(texts, str):
@@ -245,28 +252,16 @@ class EmployeePoints(graphene.ObjectType):
 class BadgeTier(graphene.ObjectType):
     """One tier of a badge (bronze, silver, gold...) and what it takes."""
 
-    tier = graphene.String()
-    threshold = graphene.Int()
-    image_url = graphene.String()
-
-    @staticmethod
-    def resolve_tier(root: Json, info: Info) -> str | None:
-        return _str(root.get("tier"))
-
-    @staticmethod
-    def resolve_threshold(root: Json, info: Info) -> int | None:
-        return _int(root.get("threshold"))
-
-    @staticmethod
-    def resolve_image_url(root: Json, info: Info) -> str | None:
-        return _str(root.get("image_url"))
+    tier = graphene.String(resolver=_read("tier", _str))
+    threshold = graphene.Int(resolver=_read("threshold", _int))
+    image_url = graphene.String(resolver=_read("image_url", _str))
 
 
 class Badge(graphene.ObjectType):
     """A badge of the catalogue."""
 
     id = graphene.ID(required=True)
-    kind = graphene.String()
+    kind = graphene.String(resolver=_read("kind", _str))
     name = graphene.String(lang=Language())
     description = graphene.String(lang=Language())
     tiers = graphene.List(graphene.NonNull(BadgeTier), required=True)
@@ -274,10 +269,6 @@ class Badge(graphene.ObjectType):
     @staticmethod
     def resolve_id(root: Json, info: Info) -> str:
         return str(root.get("id"))
-
-    @staticmethod
-    def resolve_kind(root: Json, info: Info) -> str | None:
-        return _str(root.get("kind"))
 
     @staticmethod
     def resolve_name(root: Json, info: Info, lang: Any = None) -> str | None:
@@ -304,13 +295,13 @@ class BadgeAward(graphene.ObjectType):
 
     badge_id = graphene.ID(required=True)
     name = graphene.String(lang=Language())
-    tier = graphene.String()
-    status = graphene.String()
-    awarded_at = graphene.DateTime()
-    revoked_at = graphene.DateTime()
-    reason = graphene.String()
+    tier = graphene.String(resolver=_read("tier", _str))
+    status = graphene.String(resolver=_read("status", _str))
+    awarded_at = graphene.DateTime(resolver=_read("awarded_at", _instant))
+    revoked_at = graphene.DateTime(resolver=_read("revoked_at", _instant))
+    reason = graphene.String(resolver=_read("reason", _str))
     evidence = graphene.List(graphene.NonNull(graphene.ID))
-    assertion_url = graphene.String()
+    assertion_url = graphene.String(resolver=_read("assertion_url", _str))
 
     @staticmethod
     def resolve_badge_id(root: Json, info: Info) -> str:
@@ -321,33 +312,9 @@ class BadgeAward(graphene.ObjectType):
         return _catalogue_name(info, root.get("badge_id"), lang)
 
     @staticmethod
-    def resolve_tier(root: Json, info: Info) -> str | None:
-        return _str(root.get("tier"))
-
-    @staticmethod
-    def resolve_status(root: Json, info: Info) -> str | None:
-        return _str(root.get("status"))
-
-    @staticmethod
-    def resolve_awarded_at(root: Json, info: Info) -> datetime | None:
-        return _instant(root.get("awarded_at"))
-
-    @staticmethod
-    def resolve_revoked_at(root: Json, info: Info) -> datetime | None:
-        return _instant(root.get("revoked_at"))
-
-    @staticmethod
-    def resolve_reason(root: Json, info: Info) -> str | None:
-        return _str(root.get("reason"))
-
-    @staticmethod
     def resolve_evidence(root: Json, info: Info) -> list[str] | None:
         evidence = root.get("evidence")
         return [str(e) for e in evidence] if isinstance(evidence, list) else None
-
-    @staticmethod
-    def resolve_assertion_url(root: Json, info: Info) -> str | None:
-        return _str(root.get("assertion_url"))
 
 
 class BadgeProgress(graphene.ObjectType):
@@ -355,9 +322,9 @@ class BadgeProgress(graphene.ObjectType):
 
     badge_id = graphene.ID(required=True)
     name = graphene.String(lang=Language())
-    current = graphene.Int()
-    next_tier = graphene.String()
-    next_threshold = graphene.Int()
+    current = graphene.Int(resolver=_read("current", _int))
+    next_tier = graphene.String(resolver=_read("next_tier", _str))
+    next_threshold = graphene.Int(resolver=_read("next_threshold", _int))
 
     @staticmethod
     def resolve_badge_id(root: Json, info: Info) -> str:
@@ -367,67 +334,23 @@ class BadgeProgress(graphene.ObjectType):
     def resolve_name(root: Json, info: Info, lang: Any = None) -> str | None:
         return _catalogue_name(info, root.get("badge_id"), lang)
 
-    @staticmethod
-    def resolve_current(root: Json, info: Info) -> int | None:
-        return _int(root.get("current"))
-
-    @staticmethod
-    def resolve_next_tier(root: Json, info: Info) -> str | None:
-        return _str(root.get("next_tier"))
-
-    @staticmethod
-    def resolve_next_threshold(root: Json, info: Info) -> int | None:
-        return _int(root.get("next_threshold"))
-
 
 class LedgerEntry(graphene.ObjectType):
     """Points one event earned under one rule, and why."""
 
     id = graphene.ID(required=True)
-    event_id = graphene.ID()
-    event_type = graphene.String()
-    rule_id = graphene.String()
-    rules_version = graphene.String()
-    points = graphene.Int()
-    explanation = graphene.String()
-    occurred_at = graphene.DateTime()
-    sequence = graphene.Int()
+    event_id = graphene.ID(resolver=_read("event_id", _str))
+    event_type = graphene.String(resolver=_read("event_type", _str))
+    rule_id = graphene.String(resolver=_read("rule_id", _str))
+    rules_version = graphene.String(resolver=_read("rules_version", _str))
+    points = graphene.Int(resolver=_read("points", _int))
+    explanation = graphene.String(resolver=_read("explanation", _str))
+    occurred_at = graphene.DateTime(resolver=_read("occurred_at", _instant))
+    sequence = graphene.Int(resolver=_read("sequence", _int))
 
     @staticmethod
     def resolve_id(root: Json, info: Info) -> str:
         return str(root.get("id"))
-
-    @staticmethod
-    def resolve_event_id(root: Json, info: Info) -> str | None:
-        return _str(root.get("event_id"))
-
-    @staticmethod
-    def resolve_event_type(root: Json, info: Info) -> str | None:
-        return _str(root.get("event_type"))
-
-    @staticmethod
-    def resolve_rule_id(root: Json, info: Info) -> str | None:
-        return _str(root.get("rule_id"))
-
-    @staticmethod
-    def resolve_rules_version(root: Json, info: Info) -> str | None:
-        return _str(root.get("rules_version"))
-
-    @staticmethod
-    def resolve_points(root: Json, info: Info) -> int | None:
-        return _int(root.get("points"))
-
-    @staticmethod
-    def resolve_explanation(root: Json, info: Info) -> str | None:
-        return _str(root.get("explanation"))
-
-    @staticmethod
-    def resolve_occurred_at(root: Json, info: Info) -> datetime | None:
-        return _instant(root.get("occurred_at"))
-
-    @staticmethod
-    def resolve_sequence(root: Json, info: Info) -> int | None:
-        return _int(root.get("sequence"))
 
 
 class LedgerEdge(graphene.ObjectType):
@@ -731,17 +654,9 @@ class LeaderboardEdge(graphene.ObjectType):
 class AroundMe(graphene.ObjectType):
     """The caller's rank on a leaderboard and their neighbours."""
 
-    rank = graphene.Int()
-    points = graphene.Int()
+    rank = graphene.Int(resolver=_read("rank", _int))
+    points = graphene.Int(resolver=_read("points", _int))
     entries = graphene.List(graphene.NonNull(LeaderboardEntry), required=True)
-
-    @staticmethod
-    def resolve_rank(root: Json, info: Info) -> int | None:
-        return _int(root.get("rank"))
-
-    @staticmethod
-    def resolve_points(root: Json, info: Info) -> int | None:
-        return _int(root.get("points"))
 
     @staticmethod
     def resolve_entries(root: Json, info: Info) -> list[EntryView]:
@@ -830,31 +745,14 @@ def _selected_around_radius(info: Info) -> int | None:
 class TeamEntry(graphene.ObjectType):
     """A team's rank."""
 
-    rank = graphene.Int()
-    team_id = graphene.ID()
-    points = graphene.Int()
-    active_members = graphene.Int()
-    score = graphene.Float(description="What teams are ranked by: total or per active member.")
-
-    @staticmethod
-    def resolve_rank(root: Json, info: Info) -> int | None:
-        return _int(root.get("rank"))
-
-    @staticmethod
-    def resolve_team_id(root: Json, info: Info) -> str | None:
-        return _str(root.get("team_id"))
-
-    @staticmethod
-    def resolve_points(root: Json, info: Info) -> int | None:
-        return _int(root.get("points"))
-
-    @staticmethod
-    def resolve_active_members(root: Json, info: Info) -> int | None:
-        return _int(root.get("active_members"))
-
-    @staticmethod
-    def resolve_score(root: Json, info: Info) -> float | None:
-        return _float(root.get("score"))
+    rank = graphene.Int(resolver=_read("rank", _int))
+    team_id = graphene.ID(resolver=_read("team_id", _str))
+    points = graphene.Int(resolver=_read("points", _int))
+    active_members = graphene.Int(resolver=_read("active_members", _int))
+    score = graphene.Float(
+        description="What teams are ranked by: total or per active member.",
+        resolver=_read("score", _float),
+    )
 
 
 class TeamLeaderboardEdge(graphene.ObjectType):
@@ -897,10 +795,14 @@ class Enps(graphene.ObjectType):
     too_few_answers = graphene.Boolean(required=True)
     min_group = graphene.Int(description="The anonymity threshold, when the service says it.")
     n = graphene.Int()
-    promoters = graphene.Float(description="Percent of answers.")
-    passives = graphene.Float(description="Percent of answers.")
-    detractors = graphene.Float(description="Percent of answers.")
-    enps = graphene.Float()
+    promoters = graphene.Float(
+        description="Percent of answers.", resolver=_read("promoters", _float)
+    )
+    passives = graphene.Float(description="Percent of answers.", resolver=_read("passives", _float))
+    detractors = graphene.Float(
+        description="Percent of answers.", resolver=_read("detractors", _float)
+    )
+    enps = graphene.Float(resolver=_read("enps", _float))
 
     @staticmethod
     def resolve_survey_id(root: Json, info: Info) -> str:
@@ -917,22 +819,6 @@ class Enps(graphene.ObjectType):
     @staticmethod
     def resolve_n(root: Json, info: Info) -> int | None:
         return None if Enps.resolve_too_few_answers(root, info) else _int(root.get("n"))
-
-    @staticmethod
-    def resolve_promoters(root: Json, info: Info) -> float | None:
-        return _float(root.get("promoters"))
-
-    @staticmethod
-    def resolve_passives(root: Json, info: Info) -> float | None:
-        return _float(root.get("passives"))
-
-    @staticmethod
-    def resolve_detractors(root: Json, info: Info) -> float | None:
-        return _float(root.get("detractors"))
-
-    @staticmethod
-    def resolve_enps(root: Json, info: Info) -> float | None:
-        return _float(root.get("enps"))
 
 
 # -- queries ---------------------------------------------------------------------------
@@ -1067,11 +953,13 @@ class Event(graphene.ObjectType):
 
     id = graphene.ID(required=True)
     type = graphene.String(required=True)
-    occurred_at = graphene.DateTime()
-    accepted_at = graphene.DateTime()
-    employee_id = graphene.ID()
-    source = graphene.String()
-    sequence = graphene.Int(description="The events service's accept order.")
+    occurred_at = graphene.DateTime(resolver=_read("occurred_at", _instant))
+    accepted_at = graphene.DateTime(resolver=_read("accepted_at", _instant))
+    employee_id = graphene.ID(resolver=_read("employee_id", _str))
+    source = graphene.String(resolver=_read("source", _str))
+    sequence = graphene.Int(
+        description="The events service's accept order.", resolver=_read("sequence", _int)
+    )
     data = graphene.JSONString()
 
     @staticmethod
@@ -1081,26 +969,6 @@ class Event(graphene.ObjectType):
     @staticmethod
     def resolve_type(root: Json, info: Info) -> str:
         return str(root.get("type"))
-
-    @staticmethod
-    def resolve_occurred_at(root: Json, info: Info) -> datetime | None:
-        return _instant(root.get("occurred_at"))
-
-    @staticmethod
-    def resolve_accepted_at(root: Json, info: Info) -> datetime | None:
-        return _instant(root.get("accepted_at"))
-
-    @staticmethod
-    def resolve_employee_id(root: Json, info: Info) -> str | None:
-        return _str(root.get("employee_id"))
-
-    @staticmethod
-    def resolve_source(root: Json, info: Info) -> str | None:
-        return _str(root.get("source"))
-
-    @staticmethod
-    def resolve_sequence(root: Json, info: Info) -> int | None:
-        return _int(root.get("sequence"))
 
     @staticmethod
     def resolve_data(root: Json, info: Info) -> Any:
