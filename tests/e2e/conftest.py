@@ -5,11 +5,17 @@ under gunicorn, consumers as their own processes) against the test stack that
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
+import requests
 
+from cercle_common.envelope import format_instant
+from cercle_common.identifiers import new_ulid
 from cercle_common.settings import Settings
 from devstack.config import INSTANCE_MARKER_VARIABLE, load_config
 from devstack.processes import ProcessGroup
@@ -28,6 +34,55 @@ class RunningStack:
     graphql_url: str
     settings: Settings
     group: ProcessGroup
+
+    @property
+    def admin_headers(self) -> dict[str, str]:
+        """What service-to-service admin calls carry."""
+        return {"Authorization": f"Bearer {self.settings.admin_token}"}
+
+    def add_employee(self, prefix: str, **fields: Any) -> str:
+        """A new employee in the directory (unique id, email `<id>@example.org`)."""
+        employee_id = f"{prefix}-{uuid.uuid4().hex[:10]}"
+        profile = {
+            "display_name": "Camille Durand",
+            "email": f"{employee_id}@example.org",
+            "team": "team-e2e",
+            "department": "dept-e2e",
+            "site": "site-e2e",
+            "country": "FR",
+            "locale": "fr-FR",
+            "fte": 1.0,
+            "visibility": "visible",
+            "active": True,
+            **fields,
+        }
+        response = requests.put(
+            f"{self.events_url}/v1/employees/{employee_id}",
+            json=profile,
+            headers=self.admin_headers,
+            timeout=10,
+        )
+        assert response.status_code in (200, 201), response.text
+        return employee_id
+
+    def post_event(self, employee_id: str, type_: str, data: dict[str, Any]) -> str:
+        """Record an action happening now through the events API; returns its id."""
+        event_id = new_ulid()
+        response = requests.post(
+            f"{self.events_url}/v1/events",
+            json={
+                "id": event_id,
+                "type": type_,
+                "schema_version": 1,
+                "occurred_at": format_instant(datetime.now(UTC)),
+                "employee_id": employee_id,
+                "source": "e2e",
+                "data": data,
+            },
+            timeout=10,
+        )
+        assert response.status_code == 201, response.text
+        return event_id
 
 
 @pytest.fixture(scope="session")

@@ -5,80 +5,15 @@ Open Badges assertion; a deleted share revokes it."""
 from __future__ import annotations
 
 import hashlib
-import time
 import uuid
-from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import requests
 
-from cercle_common.identifiers import new_ulid
+from tests.e2e.support import eventually
 
 pytestmark = pytest.mark.e2e
-
-T = TypeVar("T")
-DEADLINE_S = 45.0
-
-
-def eventually(check: Callable[[], T | None], what: str) -> T:
-    deadline = time.monotonic() + DEADLINE_S
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.25)
-
-
-def admin(stack: Any) -> dict[str, str]:
-    return {"Authorization": f"Bearer {stack.settings.admin_token}"}
-
-
-def new_employee(stack: Any) -> tuple[str, str]:
-    employee_id = f"e2e-badges-{uuid.uuid4().hex[:10]}"
-    email = f"{employee_id}@example.org"
-    response = requests.put(
-        f"{stack.events_url}/v1/employees/{employee_id}",
-        json={
-            "display_name": "Badge E2E",
-            "email": email,
-            "team": "team-e2e-badges",
-            "department": "dept-e2e",
-            "site": "site-e2e",
-            "country": "FR",
-            "locale": "fr-FR",
-            "fte": 1.0,
-            "visibility": "visible",
-            "active": True,
-        },
-        headers=admin(stack),
-        timeout=10,
-    )
-    assert response.status_code < 300, response.text
-    return employee_id, email
-
-
-def post_event(stack: Any, employee_id: str, type_: str, data: dict[str, Any]) -> str:
-    event_id = new_ulid()
-    response = requests.post(
-        f"{stack.events_url}/v1/events",
-        json={
-            "id": event_id,
-            "type": type_,
-            "schema_version": 1,
-            "occurred_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-            "employee_id": employee_id,
-            "source": "e2e",
-            "data": data,
-        },
-        headers=admin(stack),
-        timeout=10,
-    )
-    assert response.status_code < 300, response.text
-    return event_id
 
 
 def awards(stack: Any, employee_id: str) -> dict[str, dict[str, Any]]:
@@ -88,10 +23,10 @@ def awards(stack: Any, employee_id: str) -> dict[str, dict[str, Any]]:
 
 
 def test_first_share_earns_a_verifiable_open_badge(running_stack: Any) -> None:
-    employee_id, email = new_employee(running_stack)
+    employee_id = running_stack.add_employee("e2e-badges")
+    email = f"{employee_id}@example.org"
     content = f"c-{uuid.uuid4().hex[:8]}"
-    event_id = post_event(
-        running_stack,
+    event_id = running_stack.post_event(
         employee_id,
         "content.shared",
         {"content_id": content, "network": "linkedin", "url": f"https://ex.org/{content}"},
@@ -113,14 +48,14 @@ def test_first_share_earns_a_verifiable_open_badge(running_stack: Any) -> None:
 
 
 def test_a_deleted_share_revokes_the_badge_it_earned(running_stack: Any) -> None:
-    employee_id, _ = new_employee(running_stack)
+    employee_id = running_stack.add_employee("e2e-badges")
     content = f"c-{uuid.uuid4().hex[:8]}"
     shared = {"content_id": content, "network": "linkedin", "url": f"https://ex.org/{content}"}
-    share_id = post_event(running_stack, employee_id, "content.shared", shared)
+    share_id = running_stack.post_event(employee_id, "content.shared", shared)
     award_id = f"{employee_id}:first-share:standard"
     eventually(lambda: awards(running_stack, employee_id).get(award_id), "the award")
 
-    post_event(running_stack, employee_id, "share.deleted", {"share_event_id": share_id})
+    running_stack.post_event(employee_id, "share.deleted", {"share_event_id": share_id})
     revoked = eventually(
         lambda: (a := awards(running_stack, employee_id)[award_id])["status"] == "revoked" and a,
         "the revocation",

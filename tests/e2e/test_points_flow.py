@@ -4,80 +4,15 @@ points service; a deleted share is reversed; hidden employees stay off the board
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import requests
 
-from cercle_common.identifiers import new_ulid
+from tests.e2e.support import eventually
 
 pytestmark = pytest.mark.e2e
-
-T = TypeVar("T")
-DEADLINE_S = 45.0
-
-
-def eventually(check: Callable[[], T | None], what: str) -> T:
-    deadline = time.monotonic() + DEADLINE_S
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.25)
-
-
-def admin(stack: Any) -> dict[str, str]:
-    return {"Authorization": f"Bearer {stack.settings.admin_token}"}
-
-
-def new_employee(stack: Any, team: str, visibility: str = "visible") -> str:
-    employee_id = f"e2e-points-{uuid.uuid4().hex[:10]}"
-    response = requests.put(
-        f"{stack.events_url}/v1/employees/{employee_id}",
-        json={
-            "display_name": "Points E2E",
-            "email": f"{employee_id}@example.org",
-            "team": team,
-            "department": "dept-e2e",
-            "site": "site-e2e-points",
-            "country": "FR",
-            "locale": "fr-FR",
-            "fte": 1.0,
-            "visibility": visibility,
-            "pseudonym": "Heron" if visibility == "pseudonym" else None,
-            "active": True,
-        },
-        headers=admin(stack),
-        timeout=10,
-    )
-    assert response.status_code < 300, response.text
-    return employee_id
-
-
-def post_event(stack: Any, employee_id: str, type_: str, data: dict[str, Any]) -> str:
-    event_id = new_ulid()
-    response = requests.post(
-        f"{stack.events_url}/v1/events",
-        json={
-            "id": event_id,
-            "type": type_,
-            "schema_version": 1,
-            "occurred_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-            "employee_id": employee_id,
-            "source": "e2e",
-            "data": data,
-        },
-        headers=admin(stack),
-        timeout=10,
-    )
-    assert response.status_code < 300, response.text
-    return event_id
 
 
 def points_of(stack: Any, employee_id: str) -> dict[str, Any] | None:
@@ -87,15 +22,14 @@ def points_of(stack: Any, employee_id: str) -> dict[str, Any] | None:
 
 def test_shares_become_points_ranks_and_an_explained_ledger(running_stack: Any) -> None:
     team = f"team-e2e-{uuid.uuid4().hex[:6]}"
-    sharer = new_employee(running_stack, team)
-    hidden = new_employee(running_stack, team, visibility="hidden")
-    share = post_event(
-        running_stack,
+    sharer = running_stack.add_employee("e2e-points", team=team)
+    hidden = running_stack.add_employee("e2e-points", team=team, visibility="hidden")
+    share = running_stack.post_event(
         sharer,
         "content.shared",
         {"content_id": "c-e2e", "network": "linkedin", "url": "https://example.org/c"},
     )
-    post_event(running_stack, hidden, "charter.acknowledged", {"charter_id": "ch", "version": "1"})
+    running_stack.post_event(hidden, "charter.acknowledged", {"charter_id": "ch", "version": "1"})
 
     totals = eventually(
         lambda: (p := points_of(running_stack, sharer)) and p["points"]["all"] == 10 and p,
@@ -129,7 +63,7 @@ def test_shares_become_points_ranks_and_an_explained_ledger(running_stack: Any) 
     assert entry["event_id"] == share and entry["points"] == 10
     assert entry["explanation"].startswith("shared on LinkedIn: +10")
 
-    post_event(running_stack, sharer, "share.deleted", {"share_event_id": share})
+    running_stack.post_event(sharer, "share.deleted", {"share_event_id": share})
     eventually(
         lambda: (p := points_of(running_stack, sharer)) and p["points"]["all"] == 0,
         "the reversal",

@@ -4,18 +4,15 @@ badges consumer, and read back through the GraphQL gateway."""
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import requests
 
 from cercle_common.identifiers import new_ulid
 from gateway.auth import issue_dev_token
-
-T = TypeVar("T")
+from tests.e2e.support import eventually
 
 LEADERBOARD = """
 query Board($teamId: ID!) {
@@ -28,17 +25,6 @@ query Board($teamId: ID!) {
 BADGES = """
 query Badges($id: ID!) { employee(id: $id) { badges { badgeId tier status } } }
 """
-
-
-def eventually(read: Callable[[], T], holds: Callable[[T], bool], within_s: float = 60) -> T:
-    """Read until `holds(value)`, or fail showing the last value read."""
-    deadline = time.monotonic() + within_s
-    value = read()
-    while not holds(value) and time.monotonic() < deadline:
-        time.sleep(0.5)
-        value = read()
-    assert holds(value), f"still not there after {within_s}s: {value!r}"
-    return value
 
 
 def graphql(stack: Any, token: str, query: str, variables: dict[str, Any]) -> dict[str, Any]:
@@ -57,26 +43,8 @@ def test_a_share_posted_over_http_reaches_the_leaderboard_and_earns_first_share(
     running_stack: Any,
 ) -> None:
     stack = running_stack
-    employee_id = f"e2e-{uuid.uuid4().hex[:10]}"
     team_id = f"team-{uuid.uuid4().hex[:8]}"
-    admin = {"Authorization": f"Bearer {stack.settings.admin_token}"}
-    profile = {
-        "display_name": "Camille Durand",
-        "email": f"{employee_id}@example.org",
-        "team": team_id,
-        "department": "Marketing",
-        "site": "lyon",
-        "country": "FR",
-        "locale": "fr-FR",
-        "fte": 1.0,
-        "visibility": "visible",
-        "pseudonym": None,
-        "active": True,
-    }
-    put = requests.put(
-        f"{stack.events_url}/v1/employees/{employee_id}", json=profile, headers=admin, timeout=10
-    )
-    assert put.status_code in (200, 201), put.text
+    employee_id = stack.add_employee("e2e-thin", team=team_id, display_name="Camille Durand")
 
     event = {
         "id": new_ulid(),
@@ -96,8 +64,10 @@ def test_a_share_posted_over_http_reaches_the_leaderboard_and_earns_first_share(
 
     token = issue_dev_token(stack.settings, employee_id, [], 600)
     board = eventually(
-        lambda: graphql(stack, token, LEADERBOARD, {"teamId": team_id}),
-        lambda body: bool(body.get("data", {}).get("leaderboard", {}).get("edges")),
+        lambda: (body := graphql(stack, token, LEADERBOARD, {"teamId": team_id}))
+        and body["data"]["leaderboard"]["edges"]
+        and body,
+        "the share on the team's leaderboard",
     )
     assert board == {
         "data": {
@@ -117,8 +87,10 @@ def test_a_share_posted_over_http_reaches_the_leaderboard_and_earns_first_share(
     }
 
     badges = eventually(
-        lambda: graphql(stack, token, BADGES, {"id": employee_id}),
-        lambda body: bool(((body.get("data") or {}).get("employee") or {}).get("badges")),
+        lambda: (body := graphql(stack, token, BADGES, {"id": employee_id}))
+        and body["data"]["employee"]["badges"]
+        and body,
+        "the employee's badges",
     )
     awarded = {
         (award["badgeId"], award["status"]) for award in badges["data"]["employee"]["badges"]
