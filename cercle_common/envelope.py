@@ -6,7 +6,8 @@ every consumer relies on, and turns envelopes to and from JSON bytes."""
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -52,12 +53,10 @@ class Envelope:
     schema_version: int = 1
     sequence: int | None = None
     accepted_at: datetime | None = None
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready form, timestamps as ISO 8601 UTC with a `Z`."""
         body = asdict(self)
-        body.pop("extra")
         body["occurred_at"] = format_instant(self.occurred_at)
         if self.accepted_at is None:
             body.pop("accepted_at")
@@ -81,13 +80,13 @@ class Envelope:
         """Check the envelope's own fields (not the type-specific `data`)."""
         return cls(
             id=_identifier(body, "id"),
-            type=_string(body, "type"),
+            type=required_string(body, "type"),
             occurred_at=parse_instant(body.get("occurred_at"), "occurred_at"),
             employee_id=_identifier(body, "employee_id"),
             data=_object(body, "data"),
-            source=_optional_string(body, "source") or "unknown",
+            source=optional_string(body, "source") or "unknown",
             schema_version=_schema_version(body),
-            sequence=_optional_int(body, "sequence"),
+            sequence=optional_int(body, "sequence"),
             accepted_at=(
                 parse_instant(body["accepted_at"], "accepted_at")
                 if body.get("accepted_at") is not None
@@ -141,7 +140,8 @@ def format_instant(instant: datetime) -> str:
     return text.replace("+00:00", "Z")
 
 
-def _string(body: dict[str, Any], name: str) -> str:
+def required_string(body: Mapping[str, Any], name: str) -> str:
+    """`body[name]` as a non-empty string, or a `ValidationError` naming the field."""
     value = body.get(name)
     if value is None:
         raise ValidationError("is required", name)
@@ -150,14 +150,15 @@ def _string(body: dict[str, Any], name: str) -> str:
     return value
 
 
-def _identifier(body: dict[str, Any], name: str) -> str:
-    value = _string(body, name)
+def _identifier(body: Mapping[str, Any], name: str) -> str:
+    value = required_string(body, name)
     if len(value) > MAX_ID_LENGTH:
         raise ValidationError(f"must be at most {MAX_ID_LENGTH} characters", name)
     return value
 
 
-def _optional_string(body: dict[str, Any], name: str) -> str | None:
+def optional_string(body: Mapping[str, Any], name: str) -> str | None:
+    """`body[name]` as a string, or None when absent or null."""
     value = body.get(name)
     if value is None:
         return None
@@ -166,7 +167,8 @@ def _optional_string(body: dict[str, Any], name: str) -> str | None:
     return value
 
 
-def _optional_int(body: dict[str, Any], name: str) -> int | None:
+def optional_int(body: Mapping[str, Any], name: str) -> int | None:
+    """`body[name]` as an integer (not a boolean), or None when absent or null."""
     value = body.get(name)
     if value is None:
         return None
@@ -175,7 +177,15 @@ def _optional_int(body: dict[str, Any], name: str) -> int | None:
     return value
 
 
-def _object(body: dict[str, Any], name: str) -> dict[str, Any]:
+def required_int(body: Mapping[str, Any], name: str) -> int:
+    """`body[name]` as an integer, or a `ValidationError` naming the field."""
+    value = optional_int(body, name)
+    if value is None:
+        raise ValidationError("is required", name)
+    return value
+
+
+def _object(body: Mapping[str, Any], name: str) -> dict[str, Any]:
     value = body.get(name)
     if value is None:
         raise ValidationError("is required", name)
@@ -184,7 +194,7 @@ def _object(body: dict[str, Any], name: str) -> dict[str, Any]:
     return value
 
 
-def _schema_version(body: dict[str, Any]) -> int:
+def _schema_version(body: Mapping[str, Any]) -> int:
     version = body.get("schema_version", 1)
     if version != 1 or isinstance(version, bool):
         raise ValidationError("only schema_version 1 is supported", "schema_version")

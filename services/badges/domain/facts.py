@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from cercle_common.errors import ValidationError
+from cercle_common.envelope import optional_string, parse_instant, required_int, required_string
 
 
 @dataclass(frozen=True)
@@ -41,47 +41,11 @@ class PointsFact:
 def parse_points_entry(body: Mapping[str, Any]) -> PointsFact:
     """A `cercle.points.v1` message body; raises `ValidationError` naming the bad field."""
     return PointsFact(
-        id=_string(body, "id"),
-        event_id=_string(body, "event_id"),
-        employee_id=_string(body, "employee_id"),
-        points=_integer(body, "points"),
-        occurred_at=_instant(body, "occurred_at"),
-        sequence=_integer(body, "sequence"),
-        reverses=_optional_string(body, "reverses"),
+        id=required_string(body, "id"),
+        event_id=required_string(body, "event_id"),
+        employee_id=required_string(body, "employee_id"),
+        points=required_int(body, "points"),
+        occurred_at=parse_instant(body.get("occurred_at"), "occurred_at"),
+        sequence=required_int(body, "sequence"),
+        reverses=optional_string(body, "reverses"),
     )
-
-
-def _string(body: Mapping[str, Any], name: str) -> str:
-    value = body.get(name)
-    if not isinstance(value, str) or not value:
-        raise ValidationError("is required and must be a non-empty string", name)
-    return value
-
-
-def _optional_string(body: Mapping[str, Any], name: str) -> str | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ValidationError("must be a string or null", name)
-    return value
-
-
-def _integer(body: Mapping[str, Any], name: str) -> int:
-    value = body.get(name)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValidationError("is required and must be an integer", name)
-    return value
-
-
-def _instant(body: Mapping[str, Any], name: str) -> datetime:
-    value = body.get(name)
-    if not isinstance(value, str):
-        raise ValidationError("is required and must be an ISO 8601 timestamp", name)
-    try:
-        instant = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as error:
-        raise ValidationError(f"not an ISO 8601 timestamp: {value!r}", name) from error
-    if instant.tzinfo is None:
-        raise ValidationError("timestamp needs a time zone", name)
-    return instant.astimezone(UTC)
