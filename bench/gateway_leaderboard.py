@@ -42,7 +42,7 @@ from werkzeug.serving import make_server
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from leaderboard_latency import free_port, populate
+from leaderboard_latency import free_port, percentile, populate
 
 from cercle_common.settings import Settings
 from gateway.auth import issue_dev_token
@@ -136,11 +136,6 @@ def timed(call: Callable[[], None], count: int) -> list[float]:
         call()
         samples.append((time.perf_counter() - started) * 1000)
     return samples
-
-
-def percentile(samples: list[float], fraction: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 def main() -> int:

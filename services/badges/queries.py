@@ -10,7 +10,7 @@ from typing import Any
 from cercle_common.errors import NotFound, ValidationError
 from services.badges.bootstrap import Components
 from services.badges.domain import openbadges
-from services.badges.domain.catalogue import BadgeDefinition
+from services.badges.domain.catalogue import KINDS, BadgeDefinition
 from services.badges.domain.model import AWARDED, REVOKED, Award, award_id, parse_award_id
 from services.badges.signing import CredentialSigner
 
@@ -38,6 +38,8 @@ class BadgeQueries:
     def catalogue(self, kind: str | None = None) -> dict[str, Any]:
         """Every badge (or those of one kind) with its tiers and their images."""
         badges = self._catalogue.badges
+        if kind is not None and kind not in KINDS:
+            raise ValidationError(f"must be one of {', '.join(KINDS)}", "kind")
         if kind is not None:
             badges = tuple(badge for badge in badges if badge.kind == kind)
         return {"version": self._catalogue.version, "badges": [self._badge(b) for b in badges]}

@@ -66,6 +66,9 @@ def test_catalogue_lists_badges_with_both_languages_and_tier_images(client, sett
     assert set(first["description"]) == {"fr", "en"}
     streaks = client.get("/v1/badges?kind=streak").get_json()["badges"]
     assert {badge["kind"] for badge in streaks} == {"streak"}
+    unknown = client.get("/v1/badges?kind=sparkle")
+    assert unknown.status_code == 422
+    assert unknown.get_json()["error"]["field"] == "kind"
 
 
 def test_employee_badges_show_awards_and_progress(client, service, employee_id, settings):
