@@ -33,6 +33,8 @@ ENVIRONMENT: dict[str, str] = {
     "JWT_ISSUER": "cercle",
     "JWT_AUDIENCE": "cercle-api",
     "ADMIN_TOKEN": "cercle-dev-admin-token",
+    # What the gateway and internal tools present to the services' HTTP APIs.
+    "SERVICE_TOKEN": "cercle-dev-service-token",
     "BADGE_SALT": "cercle-dev-salt",
     # Requests per minute one caller may make to the gateway, counted across replicas.
     "GATEWAY_RATE_LIMIT": "600",
@@ -67,6 +69,7 @@ class Settings:
     jwt_issuer: str
     jwt_audience: str
     admin_token: str
+    service_token: str
     badge_salt: str
     gateway_rate_limit: int
 
