@@ -38,6 +38,10 @@ ENVIRONMENT: dict[str, str] = {
     "BADGE_SALT": "cercle-dev-salt",
     # Requests per minute one caller may make to the gateway, counted across replicas.
     "GATEWAY_RATE_LIMIT": "600",
+    # Most backend calls one GraphQL operation may cost, estimated before it runs.
+    "GATEWAY_MAX_COST": "1000",
+    # Browser origins allowed to call the gateway (comma separated); empty: no CORS headers.
+    "GATEWAY_CORS_ORIGINS": "",
 }
 
 
@@ -72,6 +76,15 @@ class Settings:
     service_token: str
     badge_salt: str
     gateway_rate_limit: int
+    gateway_max_cost: int
+    gateway_cors_origins: str
+
+    def __post_init__(self) -> None:
+        problems = configuration_problems(self)
+        if problems:
+            raise ConfigurationError(
+                f"refusing to start with CERCLE_ENV={self.env}: " + "; ".join(problems)
+            )
 
     @property
     def is_production(self) -> bool:
@@ -96,10 +109,71 @@ class Settings:
         values.update(overrides or {})
         for field in fields(cls):
             if field.type == "int":
-                values[field.name] = int(values[field.name])
+                try:
+                    values[field.name] = int(values[field.name])
+                except (TypeError, ValueError):
+                    variable = _variable_name(field.name)
+                    raise ConfigurationError(f"{variable} must be an integer") from None
         return cls(**values)
+
+
+class ConfigurationError(ValueError):
+    """The environment cannot give a safe process: an unknown CERCLE_ENV, a value that is
+    not a number, or production with a secret that is missing, too short or still the
+    development value. The message names every variable to fix, never a secret's value."""
+
+
+ENVIRONMENTS = ("dev", "prod")
+# Secrets production must set itself, with their shortest acceptable length: the
+# development values are public (they are in this file).
+PRODUCTION_SECRETS: dict[str, int] = {
+    "JWT_SECRET": 32,
+    "ADMIN_TOKEN": 32,
+    "SERVICE_TOKEN": 32,
+    "BADGE_SALT": 16,
+}
+
+
+def configuration_problems(settings: Settings) -> list[str]:
+    """What keeps `settings` from running safely, one sentence per variable (empty when
+    they are fine). Development needs nothing: its defaults are the local stack's."""
+    if settings.env not in ENVIRONMENTS:
+        return [f"CERCLE_ENV must be one of {', '.join(ENVIRONMENTS)}"]
+    if not settings.is_production:
+        return []
+    problems = []
+    for variable, min_length in PRODUCTION_SECRETS.items():
+        if variable == "JWT_SECRET" and (settings.jwt_public_key or settings.jwt_jwks_url):
+            continue  # tokens are checked against the identity provider's key instead
+        problem = _secret_problem(variable, getattr(settings, _field_name(variable)), min_length)
+        if problem and variable == "JWT_SECRET":
+            problem += " (or set JWT_PUBLIC_KEY or JWT_JWKS_URL)"
+        if problem:
+            problems.append(problem)
+    if settings.admin_token and settings.admin_token == settings.service_token:
+        # The service token is handed to more tools: it must not open the admin routes.
+        problems.append("SERVICE_TOKEN must differ from ADMIN_TOKEN")
+    return problems
+
+
+def _secret_problem(variable: str, value: str, min_length: int) -> str | None:
+    value = value.strip()
+    if not value:
+        return f"{variable} is not set"
+    if value == ENVIRONMENT[variable]:
+        # A variable left out of the environment takes its development default.
+        return f"{variable} is missing (the development value is public)"
+    if value.startswith("<") and value.endswith(">"):
+        return f"{variable} is still the example's placeholder"
+    if len(value) < min_length:
+        return f"{variable} is shorter than {min_length} characters"
+    return None
 
 
 def _field_name(variable: str) -> str:
     name = variable.lower()
     return "env" if name == "cercle_env" else name
+
+
+def _variable_name(field_name: str) -> str:
+    return "CERCLE_ENV" if field_name == "env" else field_name.upper()

@@ -18,6 +18,7 @@ from werkzeug.serving import make_server
 from cercle_common.errors import Unauthorized
 from cercle_common.settings import Settings
 from gateway.auth import Caller, TokenVerifier
+from tests.unit.gateway.production import production_settings
 
 
 @pytest.fixture
@@ -53,7 +54,7 @@ def _claims(settings: Settings, **overrides: Any) -> dict[str, Any]:
 
 def test_a_token_signed_by_the_identity_provider_is_accepted(identity_provider: Any) -> None:
     url, key = identity_provider
-    settings = Settings.from_env({"env": "prod", "jwt_jwks_url": url}, environ={})
+    settings = production_settings(jwt_jwks_url=url)
     token = jwt.encode(_claims(settings), key, algorithm="RS256", headers={"kid": "k1"})
     assert TokenVerifier.from_settings(settings).verify(token) == Caller(
         "e-1", frozenset({"admin"})
@@ -63,7 +64,7 @@ def test_a_token_signed_by_the_identity_provider_is_accepted(identity_provider: 
 def test_a_token_with_an_unknown_key_id_is_refused(identity_provider: Any) -> None:
     url, _ = identity_provider
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    settings = Settings.from_env({"env": "prod", "jwt_jwks_url": url}, environ={})
+    settings = production_settings(jwt_jwks_url=url)
     token = jwt.encode(_claims(settings), other, algorithm="RS256", headers={"kid": "k9"})
     with pytest.raises(Unauthorized, match="no key of the identity provider"):
         TokenVerifier.from_settings(settings).verify(token)
@@ -74,7 +75,7 @@ def test_a_token_signed_by_another_key_under_a_known_id_is_refused(
 ) -> None:
     url, _ = identity_provider
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    settings = Settings.from_env({"env": "prod", "jwt_jwks_url": url}, environ={})
+    settings = production_settings(jwt_jwks_url=url)
     token = jwt.encode(_claims(settings), other, algorithm="RS256", headers={"kid": "k1"})
     with pytest.raises(Unauthorized, match="invalid token"):
         TokenVerifier.from_settings(settings).verify(token)

@@ -24,6 +24,7 @@ from gateway.auth import (
     issue_dev_token,
 )
 from gateway.token import main as token_main
+from tests.unit.gateway.production import production_settings
 
 DEV = Settings.from_env({"env": "dev"}, environ={})
 
@@ -53,7 +54,7 @@ def claims(**overrides: Any) -> dict[str, Any]:
 
 
 def prod(public_key: str) -> Settings:
-    return Settings.from_env({"env": "prod", "jwt_public_key": public_key}, environ={})
+    return production_settings(jwt_public_key=public_key)
 
 
 def test_a_dev_token_names_the_employee_and_roles() -> None:
@@ -121,11 +122,11 @@ def test_hs256_signed_with_the_public_key_is_refused(rsa_keys: tuple[Any, str]) 
 
 def test_production_without_a_key_does_not_start() -> None:
     with pytest.raises(ConfigurationError):
-        TokenVerifier.from_settings(Settings.from_env({"env": "prod"}, environ={}))
+        TokenVerifier.from_settings(production_settings())
 
 
 def test_dev_tokens_are_not_issued_in_production(capsys: pytest.CaptureFixture[str]) -> None:
-    settings = Settings.from_env({"env": "prod"}, environ={})
+    settings = production_settings()
     assert token_main(["e-1"], settings=settings) == 2
     assert "refused" in capsys.readouterr().err
     with pytest.raises(ConfigurationError):

@@ -20,6 +20,7 @@ from gateway.execution import GraphQLRuntime
 from gateway.limits import MAX_ALIASES, MAX_BODY_BYTES, MAX_FIELDS
 from gateway.ports import Services
 from gateway.schema import schema, sdl
+from tests.unit.gateway.production import production_settings
 
 THIN_PATH = "{ leaderboard(period: ALL_TIME, first: 10) { totalCount } }"
 
@@ -31,7 +32,7 @@ def rsa_token() -> tuple[Settings, str]:
     public = key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    settings = Settings.from_env({"env": "prod", "jwt_public_key": public.decode()}, {})
+    settings = production_settings(jwt_public_key=public.decode())
     claims = {
         "sub": "e-1",
         "iss": settings.jwt_issuer,
@@ -55,7 +56,7 @@ def test_anonymous_reads_of_public_data_work_in_development(client: FlaskClient)
 
 
 def test_production_refuses_requests_without_a_token(services: Services) -> None:
-    settings = Settings.from_env({"env": "prod", "jwt_jwks_url": "http://idp.invalid/jwks"}, {})
+    settings = production_settings(jwt_jwks_url="http://idp.invalid/jwks")
     client = create_app(settings, services=services, rate_limiter=_Unlimited()).test_client()
     response = post(client, THIN_PATH)
     assert response.status_code == 401
