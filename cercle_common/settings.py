@@ -22,6 +22,8 @@ ENVIRONMENT: dict[str, str] = {
     "ORG_TIMEZONE": "Europe/Paris",
     "PUBLIC_BASE_URL": "http://127.0.0.1:8103",
     "ENPS_MIN_GROUP": "5",
+    # Oldest occurred_at accepted, in days: back-dated events would dodge period caps.
+    "EVENT_MAX_AGE_DAYS": "30",
     "EVENTS_URL": "http://127.0.0.1:8101",
     "POINTS_URL": "http://127.0.0.1:8102",
     "BADGES_URL": "http://127.0.0.1:8103",
@@ -62,6 +64,7 @@ class Settings:
     org_timezone: str
     public_base_url: str
     enps_min_group: int
+    event_max_age_days: int
     events_url: str
     points_url: str
     badges_url: str
