@@ -3,9 +3,13 @@
 
 from __future__ import annotations
 
+from secrets import token_hex
 from urllib.parse import parse_qs, urlsplit
 
-from cercle_common.settings import ENVIRONMENT, Settings
+import pytest
+
+from cercle_common.settings import ENVIRONMENT, ConfigurationError, Settings
+from gateway.auth import TokenVerifier
 from tests.deploy.kit import (
     PROD_SECRETS_EXAMPLE,
     Manifest,
@@ -50,7 +54,14 @@ def test_config_map_and_secret_split_the_settings_between_them(
     assert config & secret == set()
     assert config | secret | PER_WORKLOAD == set(ENVIRONMENT)
     # What would leak if it were in the ConfigMap.
-    assert {"MONGO_URL", "REDIS_URL", "JWT_SECRET", "ADMIN_TOKEN", "BADGE_SALT"} <= secret
+    assert {
+        "MONGO_URL",
+        "REDIS_URL",
+        "JWT_SECRET",
+        "ADMIN_TOKEN",
+        "SERVICE_TOKEN",
+        "BADGE_SALT",
+    } <= secret
 
 
 def test_dev_secret_and_prod_example_hold_the_same_keys() -> None:
@@ -140,3 +151,43 @@ def test_prod_runs_with_production_safeguards() -> None:
     from tests.deploy.kit import render
 
     assert config_map(render("prod"), "cercle-config")["CERCLE_ENV"] == "prod"
+
+
+def _prod_environment(fill_in_secrets: bool) -> dict[str, str]:
+    """What a prod pod receives: the ConfigMap, and the Secret as an admin creates it from
+    secrets.example.env (its `<...>` placeholders filled in, or left as they are)."""
+    from tests.deploy.kit import render
+
+    secrets = parse_env_file(PROD_SECRETS_EXAMPLE)
+    if fill_in_secrets:
+        secrets = {
+            key: token_hex(24) if value.startswith("<") and value.endswith(">") else value
+            for key, value in secrets.items()
+        }
+    return {**config_map(render("prod"), "cercle-config"), **secrets}
+
+
+def test_prod_kit_starts_once_the_example_secrets_are_filled_in() -> None:
+    settings = Settings.from_env(environ=_prod_environment(fill_in_secrets=True))
+    assert settings.is_production
+    # The gateway checks RS256 tokens against the identity provider, never a dev secret.
+    assert settings.jwt_jwks_url.startswith("https://") or settings.jwt_public_key
+    assert settings.jwt_issuer != ENVIRONMENT["JWT_ISSUER"]
+    assert settings.jwt_audience
+    TokenVerifier.from_settings(settings)  # raises if the gateway could not start
+
+
+def test_prod_kit_refuses_to_start_with_the_example_placeholders() -> None:
+    with pytest.raises(ConfigurationError) as refused:
+        Settings.from_env(environ=_prod_environment(fill_in_secrets=False))
+    message = str(refused.value)
+    for variable in ("ADMIN_TOKEN", "SERVICE_TOKEN", "BADGE_SALT"):
+        assert f"{variable} is still the example's placeholder" in message
+
+
+def test_every_api_and_the_gateway_receive_the_service_token_from_the_secret(
+    manifests: list[Manifest],
+) -> None:
+    for workload in cercle_workloads(manifests):
+        received = environment_of(manifests, workload.app)
+        assert received["SERVICE_TOKEN"] == "secret:cercle-secrets", workload.name
