@@ -1,8 +1,14 @@
 """The gateway's Flask app: `gunicorn 'gateway.app:create_app()'` on port 8100.
 
 `POST /graphql` (and GET for queries; GraphiQL in a browser outside production),
-`/healthz`, `/readyz` (the events, points and badges services answer), `/metrics`.
-Nothing connects at creation: services, Redis and the JWKS are reached on first use."""
+`/healthz`, `/readyz`, `/metrics`. Nothing connects at creation: services, Redis and the
+JWKS are reached on first use.
+
+Ready means the gateway itself can serve, which needs nothing outside the process: a
+service that is down nulls only the fields it serves (partial answers), and the rate
+limit fails open without Redis. Taking every replica out of the Service when one backend
+is down would turn those partial answers into no answer at all; the backends' state shows
+in `cercle_gateway_service_call_seconds{outcome="unavailable"}` and their own probes."""
 
 from __future__ import annotations
 
@@ -32,16 +38,7 @@ def create_app(
     limiter = rate_limiter or RedisRateLimiter.from_url(
         settings.redis_url, settings.gateway_rate_limit
     )
-    app = create_base_app(
-        "gateway",
-        settings,
-        ready_checks={
-            "events": services.events.ready,
-            "points": services.points.ready,
-            "badges": services.badges.ready,
-        },
-        max_body_bytes=MAX_BODY_BYTES,
-    )
+    app = create_base_app("gateway", settings, ready_checks={}, max_body_bytes=MAX_BODY_BYTES)
     runtime = GraphQLRuntime(schema.graphql_schema, production=settings.is_production)
     app.add_url_rule(
         "/graphql",

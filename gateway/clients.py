@@ -3,6 +3,10 @@ calls are on every request's path, and requests' per-call bookkeeping costs abou
 millisecond more), short timeouts, and the services' answers translated into Cercle
 errors.
 
+Every call presents `SERVICE_TOKEN` as its bearer token (the services refuse calls
+without it); the admin calls (points corrections, directory writes and the names of
+private profiles) present `ADMIN_TOKEN` instead.
+
 A 4xx from a service is the caller's problem and keeps its message and field; anything
 else (timeout, refused connection, 5xx, a body that is not JSON) becomes
 `ServiceUnavailable`, whose message names the service and never its address."""
@@ -76,16 +80,19 @@ _CLIENT_ERRORS: dict[int, type[CercleError]] = {
 
 
 class ServiceClient:
-    """JSON over HTTP to one service."""
+    """JSON over HTTP to one service, presenting `service_token` unless a call names
+    another bearer token."""
 
     def __init__(
         self,
         service: str,
         base_url: str,
+        service_token: str,
         read_timeout_s: float = READ_TIMEOUT_S,
     ) -> None:
         self.service = service
         self.base_url = base_url.rstrip("/")
+        self.service_token = service_token
         self.read_timeout_s = read_timeout_s
         # Gunicorn's sync workers close each connection; a pool still bounds them, and
         # serves keep-alive where the service has it. No retries: failing fast lets the
@@ -106,9 +113,10 @@ class ServiceClient:
         timeout: float | None = None,
     ) -> Json:
         """Send one request and return its JSON object, or raise a Cercle error."""
-        headers = {"Accept": "application/json"}
-        if bearer:
-            headers["Authorization"] = f"Bearer {bearer}"
+        headers = {
+            "Accept": "application/json",
+            "Authorization": f"Bearer {bearer or self.service_token}",
+        }
         payload = None
         if body is not None:
             payload = json.dumps(body).encode()
@@ -337,10 +345,13 @@ class HttpBadges(BadgesPort):
 
 def http_services(settings: Settings) -> Services:
     """The HTTP adapters for the services named in `settings` (nothing connects yet)."""
+    token = settings.service_token
     return Services(
-        events=HttpEvents(ServiceClient("events", settings.events_url), settings.admin_token),
-        points=HttpPoints(ServiceClient("points", settings.points_url)),
-        badges=HttpBadges(ServiceClient("badges", settings.badges_url)),
+        events=HttpEvents(
+            ServiceClient("events", settings.events_url, token), settings.admin_token
+        ),
+        points=HttpPoints(ServiceClient("points", settings.points_url, token)),
+        badges=HttpBadges(ServiceClient("badges", settings.badges_url, token)),
     )
 
 

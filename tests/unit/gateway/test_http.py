@@ -298,17 +298,31 @@ def test_parse_and_validate_run_once_per_query_text(monkeypatch: pytest.MonkeyPa
     assert parsed == [THIN_PATH]
 
 
-def test_readiness_names_the_service_that_is_down_without_its_address(
+def test_the_gateway_stays_ready_and_answers_in_part_while_a_service_is_down(
     client: FlaskClient, services: Any
 ) -> None:
-    assert client.get("/readyz").status_code == 200
     services.points.down = True
-    response = client.get("/readyz")
-    assert response.status_code == 503
+    readiness = client.get("/readyz")
+    assert (readiness.status_code, readiness.json) == (200, {"status": "ready", "checked": []})
+    response = post(client, "{ badges { id } leaderboard { totalCount } }")
     assert response.json == {
-        "status": "unavailable",
-        "failing": {"points": "ServiceUnavailable: the points service is unavailable"},
+        "data": {"badges": [{"id": "sharer"}], "leaderboard": None},
+        "errors": [
+            {
+                "message": "the points service is unavailable",
+                "locations": [{"line": 1, "column": 17}],
+                "path": ["leaderboard"],
+                "extensions": {"code": "SERVICE_UNAVAILABLE"},
+            }
+        ],
     }
+
+
+def test_the_gateway_stays_ready_with_every_service_down(
+    client: FlaskClient, services: Any
+) -> None:
+    services.events.down = services.points.down = services.badges.down = True
+    assert client.get("/readyz").status_code == 200
 
 
 def test_the_checked_in_sdl_matches_the_schema() -> None:
