@@ -6,10 +6,13 @@ from datetime import UTC, datetime
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from cercle_common.httpapi import service_token_guard
 from services.points.domain.ranking import bounded_int, page_size
 from services.points.queries import BoardQuery, PointsQueries
 
 blueprint = Blueprint("points", __name__)
+# Boards and ledgers are read by the gateway, which applies the privacy rules.
+blueprint.before_request(service_token_guard())
 
 
 def _queries() -> PointsQueries:

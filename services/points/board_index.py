@@ -9,10 +9,14 @@ changes nothing. Keys (all under the settings' prefix):
 - `lb:<period>` / `lb:<period>:team:<team>` / `lb:<period>:site:<site>` sorted sets of
   the listed employees (not hidden), score from `ranking.board_score`;
 - `tm:<period>:<team>` hash member -> points and `teams:<period>` sorted set team -> sum
-  (same for sites with `sm:` and `sites:`), hidden members included;
-- `active_of` hash employee -> "team<TAB>site" of active employees, `active:team` and
-  `active:site` hashes of active member counts;
-- `dir:<employee>` hash of the directory fields the API needs.
+  (same for sites with `sm:` and `sites:`) of the listed members only: with a hidden
+  member in the sum, the team total minus the team board would give their points;
+- `active_of` hash employee -> "team<TAB>site" of active listed employees, `active:team`
+  and `active:site` hashes of their counts (the per-member average's divisor);
+- `dir:<employee>` hash of the directory fields the API needs;
+- `built` hash: the Redis `run_id` under which the whole index was last built. Missing
+  (a flushed or emptied Redis) or from another run (a restart, which may lose the last
+  second of writes) means the index must be rebuilt from MongoDB.
 The scripts build key names at run time, which a single Redis node (local stack and the
 Kubernetes StatefulSet) allows; a Redis Cluster would need hash tags.
 """
@@ -29,7 +33,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from cercle_common.errors import InfrastructureError
-from services.points.domain.model import DirectoryEntry, Placement
+from services.points.domain.model import UNPLACED, DirectoryEntry, EmployeeState, Placement
 from services.points.domain.ranking import board_score, points_of
 
 T = TypeVar("T")
@@ -57,11 +61,21 @@ for i = 6, #ARGV, 4 do
     table.insert(groups, {p .. 'sm:' .. pk .. ':' .. site, p .. 'sites:' .. pk, site})
   end
   for _, g in ipairs(groups) do
-    local old = tonumber(redis.call('HGET', g[1], emp) or '0')
-    local new = tonumber(pts)
-    redis.call('HSET', g[1], emp, pts)
-    if old ~= new or redis.call('ZSCORE', g[2], g[3]) == false then
-      redis.call('ZINCRBY', g[2], new - old, g[3])
+    local stored = redis.call('HGET', g[1], emp)
+    local old = tonumber(stored or '0')
+    if listed == '1' then
+      local new = tonumber(pts)
+      redis.call('HSET', g[1], emp, pts)
+      if old ~= new or redis.call('ZSCORE', g[2], g[3]) == false then
+        redis.call('ZINCRBY', g[2], new - old, g[3])
+      end
+    elseif stored then
+      redis.call('HDEL', g[1], emp)
+      if redis.call('HLEN', g[1]) == 0 then
+        redis.call('ZREM', g[2], g[3])
+      else
+        redis.call('ZINCRBY', g[2], -old, g[3])
+      end
     end
   end
 end
@@ -256,6 +270,61 @@ class LeaderboardIndex:
             active={name: int(count) for name, count in active.items() if int(count) > 0},
         )
 
+    def is_built(self) -> bool:
+        """Whether the whole index was built on this Redis since it last started (see
+        `built` in the module docstring)."""
+        with redis_errors():
+            pipe = self.client.pipeline(transaction=False)
+            pipe.hget(f"{self.prefix}built", "run_id")
+            pipe.info("server")
+            built_on, server = pipe.execute()
+        return built_on is not None and built_on == server.get("run_id")
+
+    def rebuild(self, states: Iterable[EmployeeState], directory: Iterable[DirectoryEntry]) -> None:
+        """Replace the whole index with the projection of these states and directory
+        entries (MongoDB's), then mark it built."""
+        self.clear()
+        self.project_all(states, directory)
+        self.mark_built()
+
+    def project_all(
+        self,
+        states: Iterable[EmployeeState],
+        directory: Iterable[DirectoryEntry],
+        chunk: int = 2000,
+    ) -> None:
+        """Write everything the readers use for these directory entries and states: the
+        directory copy (visibility, pseudonyms, member counts), then every total on the
+        boards and group sums the employee's placement puts it in."""
+        entries = list(directory)
+        placements = {entry.employee_id: entry.placement() for entry in entries}
+        for start in range(0, len(entries), chunk):
+            part = entries[start : start + chunk]
+
+            def write_directory(writer: IndexWriter, part: list[DirectoryEntry] = part) -> None:
+                for entry in part:
+                    writer.directory(entry)
+
+            self.write(write_directory)
+        items = list(states)
+        for start in range(0, len(items), chunk):
+            part_states = items[start : start + chunk]
+
+            def write_states(writer: IndexWriter, part: list[EmployeeState] = part_states) -> None:
+                for state in part:
+                    placement = placements.get(state.employee_id, UNPLACED)
+                    totals = sorted(state.totals.items())
+                    rows = [(key, value[0], value[1]) for key, value in totals]
+                    writer.project(state.employee_id, placement, rows)
+
+            self.write(write_states)
+
+    def mark_built(self) -> None:
+        """Record that the whole index was built on this Redis run."""
+        with redis_errors():
+            run_id = self.client.info("server").get("run_id")
+            self.client.hset(f"{self.prefix}built", mapping={"run_id": run_id})
+
     def ping(self) -> None:
         """Raises unless Redis answers (a readiness check)."""
         with redis_errors():
@@ -313,7 +382,8 @@ class IndexWriter:
                     "active": "1" if entry.active else "0",
                 },
             )
-            if entry.active:
+            # Hidden employees count in no group, so a group's size says nothing of them.
+            if entry.active and entry.listed:
                 active = f"{entry.team}\t{entry.site}"
         self._index._active(args=[prefix, entry.employee_id, active], client=self._pipe)
 

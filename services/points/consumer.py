@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import threading
 
 from cercle_common.messaging import ConsumerLoop, make_producer, run_consumer
 from cercle_common.mongo import connect, ping
@@ -58,6 +59,8 @@ def main(argv: list[str] | None = None) -> None:
     settings = Settings.from_env()
     processor = build_processor(settings, args.rules)
     loop = build_loop(settings, processor)
+    # A daemon thread: it ends with the process.
+    processor.watch_index(threading.Event())
     run_consumer(
         "points-consumer",
         settings,

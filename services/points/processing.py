@@ -5,22 +5,28 @@ Order of the writes, each idempotent, so a crash or a redelivery at any point ne
 loses nor doubles points:
 1. ledger entries (insert, `_id = <event id>:<rule id>`; duplicates ignored);
 2. the ledger entries published on `cercle.points.v1` (consumers dedupe on `id`);
-3. one state snapshot per employee holding its position (`last_sequence`) in the same
-   document (insert, `_id = <employee>:<last sequence>`);
+3. one state snapshot per employee holding its position (`last_sequence` and the ids
+   recently applied) in the same document (insert, `_id = <employee>:<applied>:<seq>`);
 4. the leaderboard projections (absolute SETs in Redis).
-An event at or below an employee's `last_sequence` was applied already: only step 4 runs
-again for it. Computing the entries is a pure function of (state, event, rules), so the
-entries of a batch retried after a crash are the same, with the same ids.
+An event the employee's state records as applied (by id: see
+`EmployeeState.was_applied`) changes nothing: only step 4 runs again for it. Computing
+the entries is a pure function of (state, event, rules), so the entries of a batch
+retried after a crash are the same, with the same ids.
 
 The state of each employee is cached in memory: the local MongoDB-compatible server reads
 a whole collection to find one document, while inserts are cheap. The cache is reloaded
 from MongoDB whenever this consumer may have missed writes by another one: at start and
-whenever a partition arrives that it did not process just before (rebalance)."""
+whenever a partition arrives that it did not process just before (rebalance).
+
+The Redis index is checked before every batch and every `INDEX_CHECK_SECONDS` while idle
+(`watch_index`): found not built on the running Redis (flushed, or restarted and maybe
+missing its last second), it is rebuilt whole from MongoDB."""
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections import defaultdict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -44,13 +50,15 @@ from services.points.domain.model import (
     Placement,
 )
 from services.points.domain.rules import RuleSet
-from services.points.domain.scoring import apply_events, check_event
+from services.points.domain.scoring import apply_events, check_event, check_instants
 from services.points.store import PointsStore
 
 log = logging.getLogger(__name__)
 
+INDEX_CHECK_SECONDS = 10.0
 
-def event_from_record(value: bytes | None) -> Event:
+
+def event_from_record(value: bytes | None, time_zone: str) -> Event:
     """Parse a `cercle.events.v1` message; raises `ValidationError`/`MalformedRequest`."""
     envelope, sequence = parse_published(value)
     event = Event(
@@ -60,8 +68,10 @@ def event_from_record(value: bytes | None) -> Event:
         occurred_at=envelope.occurred_at,
         sequence=sequence,
         data=envelope.data,
+        accepted_at=envelope.accepted_at,
     )
     check_event(event)
+    check_instants(event, time_zone)
     return event
 
 
@@ -162,19 +172,55 @@ class PointsProcessor:
         self.assignment: set[Any] = set()
         # Publishing, the index and the ledger are written side by side (see _apply_events).
         self._io = ThreadPoolExecutor(max_workers=2, thread_name_prefix="points-io")
+        # Batches and the idle index check share the cache and the index.
+        self._lock = threading.Lock()
 
     def handle_batch(self, records: Sequence[Record]) -> list[Rejection]:
         """Apply one polled batch; returns the records refused as bad data."""
-        self._reload_if_stale(records)
-        batch = self._parse(records)
-        self._apply_directory(batch.directory)
-        self._apply_events(batch)
-        for record in records:
-            partition = (record.topic, record.partition)
-            self._next_offsets[partition] = max(
-                self._next_offsets.get(partition, 0), record.offset + 1
-            )
-        return batch.rejections
+        with self._lock:
+            self._reload_if_stale(records)
+            self._ensure_index()
+            batch = self._parse(records)
+            self._apply_directory(batch.directory)
+            self._apply_events(batch)
+            for record in records:
+                partition = (record.topic, record.partition)
+                self._next_offsets[partition] = max(
+                    self._next_offsets.get(partition, 0), record.offset + 1
+                )
+            return batch.rejections
+
+    def check_index(self) -> bool:
+        """Rebuild the whole Redis index from MongoDB unless it was built on the running
+        Redis; True when it rebuilt."""
+        with self._lock:
+            return self._ensure_index()
+
+    def watch_index(
+        self, stop: threading.Event, interval: float = INDEX_CHECK_SECONDS
+    ) -> threading.Thread:
+        """Check the index every `interval` seconds in a thread until `stop` is set, so an
+        index lost while no message arrives comes back too."""
+
+        def watch() -> None:
+            while not stop.wait(interval):
+                try:
+                    self.check_index()
+                except InfrastructureError as error:
+                    log.warning("index check failed, will retry", extra={"error": str(error)})
+
+        thread = threading.Thread(target=watch, name="points-index-watch", daemon=True)
+        thread.start()
+        return thread
+
+    def _ensure_index(self) -> bool:
+        if self.index.is_built():
+            return False
+        log.warning("leaderboard index not built on this Redis: rebuilding it from MongoDB")
+        self.reload()
+        self.index.rebuild(self.states.values(), self.directory.values())
+        log.info("leaderboard index rebuilt", extra={"employees": len(self.states)})
+        return True
 
     def reload(self) -> None:
         """Read the committed states and directory from MongoDB into the cache."""
@@ -218,7 +264,7 @@ class PointsProcessor:
                         directory_from_record(record.key_text, record.value, record.offset)
                     )
                 elif record.topic == EVENTS:
-                    event = event_from_record(record.value)
+                    event = event_from_record(record.value, self.time_zone)
                     known = self.directory.get(event.employee_id)
                     if known is not None and known.erased:
                         raise NotFound("the employee was erased", "employee_id")
@@ -286,11 +332,21 @@ class PointsProcessor:
         for employee_id, events in batch.events.items():
             before = self.states.get(employee_id) or EmployeeState(employee_id)
             state = before.copy()
-            new_entries, keys = apply_events(state, events, self.rules, self.time_zone)
-            entries.extend(new_entries)
-            if state.last_sequence != before.last_sequence:
+            scored = apply_events(state, events, self.rules, self.time_zone)
+            entries.extend(scored.entries)
+            if scored.behind_position:
+                log.warning(
+                    "events applied behind the position (new ids at an old sequence)",
+                    extra={"employee_id": employee_id, "event_ids": scored.behind_position},
+                )
+            if scored.already_applied:
+                log.info(
+                    "events already applied, skipped",
+                    extra={"employee_id": employee_id, "count": len(scored.already_applied)},
+                )
+            if state.applied != before.applied:
                 changed.append(state)
-            touched[employee_id] = (state, keys)
+            touched[employee_id] = (state, scored.touched)
 
         def build(writer: IndexWriter) -> None:
             for employee_id, (state, keys) in touched.items():

@@ -31,13 +31,7 @@ from cercle_common.settings import Settings
 from cercle_common.topics import EMPLOYEES, EVENTS
 from services.points.app import index_prefix
 from services.points.board_index import IndexWriter, LeaderboardIndex
-from services.points.domain.model import (
-    UNPLACED,
-    DirectoryEntry,
-    EmployeeState,
-    Event,
-    LedgerEntry,
-)
+from services.points.domain.model import DirectoryEntry, EmployeeState, Event, LedgerEntry
 from services.points.domain.rules import RuleSet
 from services.points.domain.scoring import apply_events
 from services.points.processing import directory_from_record, event_from_record, placement_of
@@ -55,6 +49,7 @@ class RescoreReport:
 
     events: int = 0
     skipped: int = 0
+    duplicates: int = 0
     employees: int = 0
     ledger_entries: int = 0
     rules_version: int = 0
@@ -108,19 +103,36 @@ def final_directory(records: Iterator[Record]) -> dict[str, DirectoryEntry]:
     return latest
 
 
-def replay(
-    events: dict[str, list[Event]], rules: RuleSet, time_zone: str
-) -> tuple[dict[str, EmployeeState], list[LedgerEntry]]:
-    """Score every employee's history from an empty state."""
+@dataclass
+class Replayed:
+    """The states and ledger a replay produced, and how many repeated ids it dropped."""
+
+    states: dict[str, EmployeeState]
+    entries: list[LedgerEntry]
+    duplicates: int
+
+
+def replay(events: dict[str, list[Event]], rules: RuleSet, time_zone: str) -> Replayed:
+    """Score every employee's history from an empty state. An id met again (published
+    twice, under any sequence) counts once, at its first sequence: the whole history is
+    at hand here, so no repeat escapes, however far apart."""
     states: dict[str, EmployeeState] = {}
     entries: list[LedgerEntry] = []
+    duplicates = 0
     for employee_id, history in events.items():
+        seen: set[str] = set()
+        unique = []
+        for event in sorted(history, key=lambda item: item.sequence):
+            if event.id in seen:
+                duplicates += 1
+                continue
+            seen.add(event.id)
+            unique.append(event)
         state = EmployeeState(employee_id)
-        new_entries, _ = apply_events(state, history, rules, time_zone)
-        entries.extend(new_entries)
-        if state.last_sequence:
+        entries.extend(apply_events(state, unique, rules, time_zone).entries)
+        if state.applied:
             states[employee_id] = state
-    return states, entries
+    return Replayed(states, entries, duplicates)
 
 
 def rescore(
@@ -145,7 +157,7 @@ def rescore(
         if employees is not None and record.key_text not in employees:
             continue
         try:
-            event = event_from_record(record.value)
+            event = event_from_record(record.value, settings.org_timezone)
         except Exception as error:
             if is_infrastructure_failure(error):
                 raise
@@ -158,7 +170,9 @@ def rescore(
             continue
         events[event.employee_id].append(event)
         report.events += 1
-    states, entries = replay(events, rules, settings.org_timezone)
+    replayed = replay(events, rules, settings.org_timezone)
+    states, entries = replayed.states, replayed.entries
+    report.duplicates = replayed.duplicates
     report.employees = len(states)
     report.ledger_entries = len(entries)
 
@@ -167,7 +181,6 @@ def rescore(
     touched = set(states) | set(directory) | (employees or set())
     if employees is None:
         store.drop_scores()
-        index.clear()
     else:
         store.forget(touched)
         stored_directory = index.directory(sorted(touched))
@@ -188,38 +201,11 @@ def rescore(
     store.insert_directory(directory.values())
     for employee in erased:
         store.erase(employee, keep_position=directory[employee].position)
-    project_all(index, states, directory)
+    if employees is None:
+        index.rebuild(states.values(), directory.values())
+    else:
+        index.project_all(states.values(), directory.values())
     return report
-
-
-def project_all(
-    index: LeaderboardIndex,
-    states: dict[str, EmployeeState],
-    directory: dict[str, DirectoryEntry],
-    chunk: int = 2000,
-) -> None:
-    """Write the whole index for these states and directory entries."""
-    entries = list(directory.values())
-    for start in range(0, len(entries), chunk):
-        part = entries[start : start + chunk]
-
-        def write_directory(writer: IndexWriter, part: list[DirectoryEntry] = part) -> None:
-            for entry in part:
-                writer.directory(entry)
-
-        index.write(write_directory)
-    items = list(states.values())
-    for start in range(0, len(items), chunk):
-        part_states = items[start : start + chunk]
-
-        def write_states(writer: IndexWriter, part: list[EmployeeState] = part_states) -> None:
-            for state in part:
-                known = directory.get(state.employee_id)
-                placement = known.placement() if known is not None else UNPLACED
-                rows = [(key, total[0], total[1]) for key, total in sorted(state.totals.items())]
-                writer.project(state.employee_id, placement, rows)
-
-        index.write(write_states)
 
 
 def rebuild_index(settings: Settings, alias: str = "points-rescore") -> int:
@@ -228,8 +214,7 @@ def rebuild_index(settings: Settings, alias: str = "points-rescore") -> int:
     index = LeaderboardIndex.from_url(settings.redis_url, index_prefix(settings))
     states = store.load_states()
     directory = store.load_directory()
-    index.clear()
-    project_all(index, states, directory)
+    index.rebuild(states.values(), directory.values())
     return len(states)
 
 
@@ -249,7 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     report = rescore(settings, load_rules(args.rules), employees)
     print(
         f"rules version {report.rules_version}: {report.events} events replayed "
-        f"({report.skipped} skipped), {report.employees} employees, "
+        f"({report.skipped} skipped, {report.duplicates} repeated ids), "
+        f"{report.employees} employees, "
         f"{report.ledger_entries} ledger entries, {len(report.erased)} erased"
     )
     return 0

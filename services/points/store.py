@@ -4,7 +4,8 @@ Every write is an insert with a deterministic `_id`, so a repeated write is refu
 duplicate and changes nothing (the exactly-once guard), and no write needs a transaction:
 - `ledger`: one document per (event, rule), `_id = <event id>:<rule id>`;
 - `states`: snapshots of an employee's rule state with the position that produced it,
-  `_id = <employee id>:<last sequence>`; the latest snapshot is the state;
+  `_id = <employee id>:<events applied>:<last sequence>`; the latest snapshot (most
+  events applied) is the state;
 - `directory`: the directory snapshots received, `_id = <employee id>:<kafka offset>`.
 Inserts only, because the local MongoDB-compatible server (FerretDB on SQLite) answers an
 insert in microseconds but an update or a read by `_id` by reading the whole collection.
@@ -13,7 +14,8 @@ insert in microseconds but an update or a read by `_id` by reading the whole col
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, InsertOne
@@ -57,8 +59,11 @@ class PointsStore:
             self.states,
             [
                 {
-                    "_id": f"{state.employee_id}:{state.last_sequence:015d}",
+                    # `applied` grows with every event, even one that does not move
+                    # `last_sequence` (a new id at an old sequence).
+                    "_id": f"{state.employee_id}:{state.applied:012d}:{state.last_sequence:015d}",
                     "employee_id": state.employee_id,
+                    "applied": state.applied,
                     "last_sequence": state.last_sequence,
                     # As JSON text: rule ids, content ids and period keys hold dots,
                     # which field names may not.
@@ -100,7 +105,7 @@ class PointsStore:
         with translated_errors():
             for document in self.states.find(query):
                 known = latest.get(document["employee_id"])
-                if known is None or document["last_sequence"] > known["last_sequence"]:
+                if known is None or _snapshot_order(document) > _snapshot_order(known):
                     latest[document["employee_id"]] = document
                     if known is not None:
                         superseded.append(known["_id"])
@@ -172,6 +177,17 @@ class PointsStore:
             )
             return [_ledger_view(document) for document in cursor]
 
+    def ledger_points(self) -> Iterator[tuple[str, int, datetime]]:
+        """(employee id, points, occurred_at) of every ledger entry, in one pass."""
+        with translated_errors():
+            for document in self.ledger.find({}, {"employee_id": 1, "points": 1, "occurred_at": 1}):
+                occurred_at = document["occurred_at"]
+                if isinstance(occurred_at, str):
+                    occurred_at = parse_instant(occurred_at, "occurred_at")
+                elif occurred_at.tzinfo is None:
+                    occurred_at = occurred_at.replace(tzinfo=UTC)
+                yield document["employee_id"], int(document["points"]), occurred_at
+
     def ledger_of(self, employee_ids: Iterable[str]) -> list[dict[str, Any]]:
         """Every ledger entry of these employees (for comparisons and exports)."""
         with translated_errors():
@@ -181,6 +197,11 @@ class PointsStore:
                     {"employee_id": {"$in": sorted(set(employee_ids))}}
                 )
             ]
+
+
+def _snapshot_order(document: dict[str, Any]) -> tuple[int, int]:
+    # Snapshots written before `applied` existed count as 0 and sort by their position.
+    return int(document.get("applied", 0)), int(document["last_sequence"])
 
 
 def _ledger_document(entry: LedgerEntry) -> dict[str, Any]:

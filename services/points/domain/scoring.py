@@ -4,7 +4,8 @@ deterministic, so a replay in the same order reproduces the same ledger exactly.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import MAXYEAR, MINYEAR, datetime
 from fractions import Fraction
 from typing import Any
 
@@ -89,14 +90,28 @@ def check_event(event: Event) -> None:
         _require_text(data, "reason")
 
 
+def check_instants(event: Event, time_zone: str) -> None:
+    """Refuse an event whose instants cannot be placed in the organisation's periods
+    (e.g. the first hours of year 1 east of UTC); raises `ValidationError` naming it."""
+    for name, instant in (("occurred_at", event.occurred_at), ("accepted_at", event.accepted_at)):
+        # Only the first and last days representable can fail to convert.
+        if instant is None or instant.year not in (MINYEAR, MAXYEAR):
+            continue
+        try:
+            period_keys(instant, time_zone)
+        except (OverflowError, ValueError) as error:
+            raise ValidationError(f"outside the supported range: {error}", name) from error
+
+
 def apply_event(
     state: EmployeeState, event: Event, rules: RuleSet, time_zone: str
 ) -> list[LedgerEntry]:
     """Score one event against `state` (updated in place) and return its ledger entries.
-    An event at or below `state.last_sequence` was already applied: nothing happens."""
-    if event.sequence <= state.last_sequence:
+    An event already applied (by id, see `EmployeeState.was_applied`) changes nothing."""
+    if state.was_applied(event):
         return []
     check_event(event)
+    check_instants(event, time_zone)
     scorer = _Scorer(state, event, rules, time_zone)
     entries = [entry for rule in rules.for_event(event.type) if (entry := scorer.score(rule))]
     delta = sum(entry.points for entry in entries)
@@ -104,7 +119,7 @@ def apply_event(
         for key in scorer.periods.values():
             points, _ = state.totals.get(key, [0, 0])
             state.totals[key] = [points + delta, event.sequence]
-    state.last_sequence = event.sequence
+    state.remember(event)
     return entries
 
 
@@ -113,7 +128,10 @@ class _Scorer:
         self.state = state
         self.event = event
         self.rules = rules
+        # Leaderboard periods follow when the action happened...
         self.periods = period_keys(event.occurred_at, time_zone).as_dict()
+        # ...caps and cooldowns when it was accepted, which a sender cannot back-date.
+        self.cap_periods = period_keys(event.counted_at, time_zone).as_dict()
 
     def entry(
         self, rule: Rule, points: int, explanation: str, reverses: str | None = None
@@ -157,7 +175,7 @@ class _Scorer:
                 return self.entry(rule, 0, f"{label}: +0; already scored once")
         if rule.cooldown_seconds:
             last = state.last_scored.get(rule.id)
-            now = event.occurred_at.timestamp()
+            now = event.counted_at.timestamp()
             if last is not None and now - last < rule.cooldown_seconds:
                 minutes = rule.cooldown_seconds // 60
                 return self.entry(rule, 0, f"{label}: +0; cooldown of {minutes} min not over")
@@ -173,7 +191,7 @@ class _Scorer:
         if dedup_key is not None:
             state.seen.add(dedup_key)
         if rule.cooldown_seconds:
-            state.last_scored[rule.id] = event.occurred_at.timestamp()
+            state.last_scored[rule.id] = event.counted_at.timestamp()
         parts = [f"{label}: {_signed(points)}{campaign_note}"]
         parts += [f"{CAP_NAMES[p]} cap {limit}, {used + 1} used" for p, limit, used in cap_notes]
         entry = self.entry(rule, points, "; ".join(parts))
@@ -184,7 +202,7 @@ class _Scorer:
         return entry
 
     def cap_key(self, rule: Rule, period: str) -> str:
-        return f"{rule.id}|{self.periods[period]}"
+        return f"{rule.id}|{self.cap_periods[period]}"
 
     def count_cap(self, rule: Rule, period: str, used: int) -> None:
         counts = self.state.cap_counts
@@ -201,7 +219,8 @@ class _Scorer:
         tags = frozenset(self.event.data.get("tags") or ())
         best = None
         for campaign in self.rules.campaigns:
-            if campaign.applies(rule.id, self.event.occurred_at, tags) and (
+            # Like caps, on the accept time: back-dating must not reach a past campaign.
+            if campaign.applies(rule.id, self.event.counted_at, tags) and (
                 best is None or campaign.multiplier > best.multiplier
             ):
                 best = campaign
@@ -299,15 +318,32 @@ def occurred_periods(occurred_at: datetime, time_zone: str) -> list[str]:
     return list(period_keys(occurred_at, time_zone).as_dict().values())
 
 
+@dataclass
+class Scored:
+    """What `apply_events` did: the new ledger entries, every period key the events
+    touch (those of events already applied too, so that their projections can be written
+    again), the ids skipped as already applied, and the ids applied although their
+    sequence did not move the position forward (worth a log line: the events service
+    should not publish those)."""
+
+    entries: list[LedgerEntry] = field(default_factory=list)
+    touched: set[str] = field(default_factory=set)
+    already_applied: list[str] = field(default_factory=list)
+    behind_position: list[str] = field(default_factory=list)
+
+
 def apply_events(
     state: EmployeeState, events: list[Event], rules: RuleSet, time_zone: str
-) -> tuple[list[LedgerEntry], set[str]]:
-    """Score one employee's events in sequence order on `state` (updated in place).
-    Returns the new ledger entries and every period key the events touch (those of
-    events already applied too, so that their projections can be written again)."""
-    entries: list[LedgerEntry] = []
-    touched: set[str] = set()
+) -> Scored:
+    """Score one employee's events in sequence order on `state` (updated in place)."""
+    scored = Scored()
     for event in sorted(events, key=lambda item: item.sequence):
-        touched.update(occurred_periods(event.occurred_at, time_zone))
-        entries.extend(apply_event(state, event, rules, time_zone))
-    return entries, touched
+        check_instants(event, time_zone)
+        scored.touched.update(occurred_periods(event.occurred_at, time_zone))
+        if state.was_applied(event):
+            scored.already_applied.append(event.id)
+            continue
+        if event.sequence <= state.last_sequence:
+            scored.behind_position.append(event.id)
+        scored.entries.extend(apply_event(state, event, rules, time_zone))
+    return scored

@@ -36,7 +36,7 @@ class FakeStore:
             raise InfrastructureError("MongoDB unavailable")
         for state in states:
             known = self.states.get(state.employee_id)
-            if known is None or known["last_sequence"] < state.last_sequence:
+            if known is None or known["applied"] < state.applied:
                 self.states[state.employee_id] = state.to_dict()
 
     def insert_directory(self, entries: Iterable[DirectoryEntry]) -> None:
@@ -80,6 +80,17 @@ class FakeIndex:
         self.projected: list[str] = []
         self.unplaced: list[tuple[str, Placement]] = []
         self.stored: dict[str, dict[str, str]] = {}
+        self.built = True
+        self.rebuilt: list[tuple[list[str], list[str]]] = []
+
+    def is_built(self) -> bool:
+        return self.built
+
+    def rebuild(self, states: Iterable[EmployeeState], directory: Iterable[DirectoryEntry]) -> None:
+        self.rebuilt.append(
+            (sorted(s.employee_id for s in states), sorted(e.employee_id for e in directory))
+        )
+        self.built = True
 
     def write(self, build: Callable[[FakeWriter], None]) -> None:
         build(FakeWriter(self))
@@ -109,11 +120,18 @@ def parts() -> tuple[PointsProcessor, FakeStore, FakeIndex, FakePublisher]:
 _offsets: dict[str, int] = {EVENTS: 0, EMPLOYEES: 0}
 
 
-def event_record(employee: str, sequence: int, event_type: str, data: dict[str, Any]) -> Record:
+def event_record(
+    employee: str,
+    sequence: int,
+    event_type: str,
+    data: dict[str, Any],
+    event_id: str | None = None,
+    occurred_at: datetime = datetime(2026, 11, 26, 10, tzinfo=UTC),
+) -> Record:
     envelope = Envelope(
-        id=f"ev-{sequence}",
+        id=event_id or f"ev-{sequence}",
         type=event_type,
-        occurred_at=datetime(2026, 11, 26, 10, tzinfo=UTC),
+        occurred_at=occurred_at,
         employee_id=employee,
         data=data,
         sequence=sequence,
@@ -128,9 +146,13 @@ def directory_record(employee: str, body: dict[str, Any] | None) -> Record:
     return Record(EMPLOYEES, 0, _offsets[EMPLOYEES], employee.encode(), value)
 
 
-def share(employee: str, sequence: int, content: str = "c") -> Record:
+def share(employee: str, sequence: int, content: str = "c", event_id: str | None = None) -> Record:
     return event_record(
-        employee, sequence, "content.shared", {"content_id": content, "network": "linkedin"}
+        employee,
+        sequence,
+        "content.shared",
+        {"content_id": content, "network": "linkedin"},
+        event_id=event_id,
     )
 
 
@@ -209,3 +231,54 @@ def test_points_of_an_employee_the_directory_has_not_announced_are_listed_once_i
     processor.handle_batch([directory_record("e-7", {"team": "t", "visibility": "visible"})])
     assert index.projected == ["e-7"]
     assert processor.directory["e-7"].placement() == Placement(team="t", site="", listed=True)
+
+
+def test_two_events_sharing_a_sequence_are_both_scored_and_a_repeated_id_once(
+    parts: Any,
+) -> None:
+    processor, store, index, _ = parts
+    processor.handle_batch([share("e-8", 90, "a", event_id="ev-a"), share("e-8", 90, "b", "ev-b")])
+    # The same id again under a later sequence, in a later batch: already applied.
+    processor.handle_batch([share("e-8", 95, "a", event_id="ev-a")])
+    assert processor.states["e-8"].total("all") == 20
+    assert index.totals[("e-8", "all")] == (20, 90)
+    assert sorted(store.ledger) == ["ev-a:share.professional", "ev-b:share.professional"]
+    assert sum(entry.points for entry in store.ledger.values()) == 20
+
+
+def test_a_new_id_behind_the_position_is_scored_and_its_state_stored(parts: Any) -> None:
+    processor, store, _, _ = parts
+    processor.handle_batch([share("e-9", 100, "a")])
+    processor.handle_batch([share("e-9", 99, "b", event_id="ev-late")])
+    assert processor.states["e-9"].total("all") == 20
+    stored = EmployeeState.from_dict(store.states["e-9"])
+    assert stored.total("all") == 20 and stored.applied == 2
+
+
+def test_an_instant_outside_the_periods_is_refused_and_its_siblings_scored(parts: Any) -> None:
+    processor, _, _, _ = parts
+    # The last hour of year 9999 in UTC is already year 10000 in Paris.
+    far = event_record(
+        "e-10",
+        110,
+        "content.shared",
+        {"content_id": "x", "network": "linkedin"},
+        occurred_at=datetime(9999, 12, 31, 23, 30, tzinfo=UTC),
+    )
+    rejected = processor.handle_batch([share("e-10", 109, "a"), far, share("e-10", 111, "b")])
+    assert [(r.record, r.error.field) for r in rejected] == [(far, "occurred_at")]
+    assert processor.states["e-10"].total("all") == 20
+
+
+def test_an_index_not_built_on_this_redis_is_rebuilt_whole_before_the_batch(
+    parts: Any,
+) -> None:
+    processor, _, index, _ = parts
+    processor.handle_batch([directory_record("e-11", {"team": "t"}), share("e-11", 120)])
+    assert index.rebuilt == []
+    index.built = False  # Redis flushed or restarted
+    processor.handle_batch([share("e-12", 121)])
+    assert index.rebuilt[0][0] == ["e-11"] and "e-11" in index.rebuilt[0][1]
+    index.built = False
+    assert processor.check_index() is True
+    assert processor.check_index() is False

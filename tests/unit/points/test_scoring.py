@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from cercle_common.errors import ValidationError
-from services.points.domain.model import EmployeeState, Event
+from services.points.domain.model import REMEMBERED_EVENTS, EmployeeState, Event
 from services.points.domain.rules import RuleSet, parse_rules
 from services.points.domain.scoring import apply_event, apply_events
 from services.points.rules_file import load_rules
@@ -26,6 +26,7 @@ def event(
     at: datetime = NOON,
     event_id: str | None = None,
     sequence: int | None = None,
+    accepted_at: datetime | None = None,
 ) -> Event:
     number = sequence if sequence is not None else next(_sequence)
     return Event(
@@ -35,6 +36,7 @@ def event(
         occurred_at=at,
         sequence=number,
         data=data,
+        accepted_at=accepted_at,
     )
 
 
@@ -326,16 +328,116 @@ def test_admin_adjustment_adds_or_removes_the_given_points_with_the_reason() -> 
     assert entry.points == -7 and "duplicate share" in entry.explanation
 
 
-def test_an_event_at_or_below_the_last_sequence_is_already_applied() -> None:
+def test_an_event_whose_id_was_applied_is_skipped_whatever_its_sequence() -> None:
     rule_set = rules(SHARE_RULE)
     state = EmployeeState("e-1")
-    first = event("content.shared", share("a"), sequence=100)
+    first = event("content.shared", share("a"), event_id="ev-a", sequence=100)
     apply_event(state, first, rule_set, PARIS)
     assert apply_event(state, first, rule_set, PARIS) == []
+    # Published again under a new sequence (a re-sent event): still the same event.
+    again = event("content.shared", share("a"), event_id="ev-a", sequence=140)
+    scored = apply_events(state, [again], rule_set, PARIS)
+    assert scored.entries == [] and scored.already_applied == ["ev-a"]
+    assert state.total("all") == 10 and state.last_sequence == 100 and state.applied == 1
+
+
+def test_a_new_id_at_or_below_the_position_is_applied() -> None:
+    rule_set = rules(SHARE_RULE)
+    state = EmployeeState("e-1")
+    apply_event(state, event("content.shared", share("a"), sequence=100), rule_set, PARIS)
+    same = event("content.shared", share("b"), event_id="ev-same", sequence=100)
+    earlier = event("content.shared", share("c"), event_id="ev-earlier", sequence=99)
+    scored = apply_events(state, [same, earlier], rule_set, PARIS)
+    assert [entry.points for entry in scored.entries] == [10, 10]
+    assert sorted(scored.behind_position) == ["ev-earlier", "ev-same"]
+    assert state.total("all") == 30 and state.last_sequence == 100 and state.applied == 3
+
+
+def test_applied_ids_are_remembered_up_to_a_bound_and_older_sequences_are_redeliveries() -> None:
+    rule_set = rules({"id": "any", "event": "course.completed", "points": 1})
+    state = EmployeeState("e-1")
+    history = [
+        event("course.completed", {"course_id": f"k{n}"}, sequence=n)
+        for n in range(1, REMEMBERED_EVENTS + 11)
+    ]
+    apply_events(state, history, rule_set, PARIS)
+    assert len(state.recent) == REMEMBERED_EVENTS and state.forgotten_through == 10
+    # The oldest ids are forgotten, but their sequences tell a redelivery apart.
+    assert apply_events(state, history[:20], rule_set, PARIS).entries == []
+    assert state.total("all") == REMEMBERED_EVENTS + 10
+    assert EmployeeState.from_dict(state.to_dict()) == state
+
+
+def test_a_state_stored_before_ids_were_remembered_covers_its_whole_position() -> None:
+    rule_set = rules(SHARE_RULE)
+    stored = EmployeeState("e-1", last_sequence=50).to_dict()
+    for name in ("applied", "recent", "forgotten_through"):
+        del stored[name]
+    state = EmployeeState.from_dict(stored)
     assert (
-        apply_event(state, event("content.shared", share("b"), sequence=99), rule_set, PARIS) == []
+        apply_event(state, event("content.shared", share("a"), sequence=50), rule_set, PARIS) == []
     )
-    assert state.total("all") == 10 and state.last_sequence == 100
+    assert apply_event(state, event("content.shared", share("b"), sequence=51), rule_set, PARIS)
+
+
+def test_a_back_dated_share_counts_in_the_cap_of_the_day_it_was_accepted() -> None:
+    rule_set = rules(SHARE_RULE)
+    state = EmployeeState("e-1")
+    today = [
+        event("content.shared", share(f"c{n}"), accepted_at=NOON + timedelta(minutes=n))
+        for n in range(3)
+    ]
+    assert points_of(state, rule_set, *today) == [10, 10, 10]
+    # Claimed to have happened on an empty day a month ago, accepted today: capped.
+    back_dated = event(
+        "content.shared",
+        share("old"),
+        at=NOON - timedelta(days=30),
+        accepted_at=NOON + timedelta(minutes=5),
+    )
+    (entry,) = apply_event(state, back_dated, rule_set, PARIS)
+    assert entry.points == 0 and "daily cap 3 reached" in entry.explanation
+
+
+def test_a_back_dated_event_cannot_dodge_a_cooldown_nor_reach_a_past_campaign() -> None:
+    rule_set = rules(
+        {"id": "x", "event": "content.shared", "points": 5, "cooldown_minutes": 60},
+        campaigns=[
+            {
+                "id": "past",
+                "multiplier": 3,
+                "start": "2026-10-01T00:00:00+02:00",
+                "end": "2026-10-08T00:00:00+02:00",
+            }
+        ],
+    )
+    state = EmployeeState("e-1")
+    assert points_of(state, rule_set, event("content.shared", share("a"), accepted_at=NOON)) == [5]
+    in_the_past = event(
+        "content.shared",
+        share("b"),
+        at=datetime(2026, 10, 2, 9, tzinfo=UTC),
+        accepted_at=NOON + timedelta(minutes=1),
+    )
+    (entry,) = apply_event(state, in_the_past, rule_set, PARIS)
+    assert entry.points == 0 and "cooldown" in entry.explanation
+    later = event(
+        "content.shared",
+        share("c"),
+        at=datetime(2026, 10, 2, 9, tzinfo=UTC),
+        accepted_at=NOON + timedelta(hours=2),
+    )
+    (entry,) = apply_event(state, later, rule_set, PARIS)
+    assert entry.points == 5  # no x3: the campaign ended before it was accepted
+    # The leaderboard periods still follow when it happened.
+    assert state.total("2026-10-02") == 5 and state.total("2026-11-26") == 5
+
+
+def test_an_instant_the_periods_cannot_hold_is_refused_naming_the_field() -> None:
+    too_late = event("content.shared", share(), at=datetime(9999, 12, 31, 23, 30, tzinfo=UTC))
+    with pytest.raises(ValidationError) as raised:
+        apply_event(EmployeeState("e-1"), too_late, rules(SHARE_RULE), PARIS)
+    assert raised.value.field == "occurred_at"
 
 
 def test_totals_remember_the_sequence_at_which_they_were_reached() -> None:
@@ -357,8 +459,8 @@ def test_replaying_the_same_events_gives_the_same_entries_and_state() -> None:
         *[event("content.shared", share(f"c{n}", network="x")) for n in range(5)],
     ]
     first_state, second_state = EmployeeState("e-1"), EmployeeState("e-1")
-    first, _ = apply_events(first_state, history, rule_set, PARIS)
-    second, _ = apply_events(second_state, list(reversed(history)), rule_set, PARIS)
+    first = apply_events(first_state, history, rule_set, PARIS).entries
+    second = apply_events(second_state, list(reversed(history)), rule_set, PARIS).entries
     assert first == second
     assert first_state.to_dict() == second_state.to_dict()
 
