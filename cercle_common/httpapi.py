@@ -3,17 +3,18 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from flask import Flask, Request, Response, g, jsonify, request
+from flask import Flask, Request, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from cercle_common import metrics
 from cercle_common.envelope import decode_json_object
-from cercle_common.errors import CercleError, MalformedRequest
+from cercle_common.errors import CercleError, MalformedRequest, Unauthorized
 from cercle_common.health import Check, health_blueprint
 from cercle_common.jsonlog import configure_logging
 from cercle_common.settings import Settings
@@ -69,6 +70,41 @@ def json_body(req: Request | None = None) -> dict[str, Any]:
     if not req.mimetype or not req.is_json:
         raise MalformedRequest("expected Content-Type: application/json")
     return decode_json_object(req.get_data(cache=True))
+
+
+# Probes and metrics are scraped without credentials.
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+def service_token_guard(public_prefixes: tuple[str, ...] = ()) -> Callable[[], None]:
+    """A `before_request` hook for a service's blueprint: every request must present
+    `Authorization: Bearer <SERVICE_TOKEN>` (the admin token is also accepted; admin
+    routes check it again themselves). Paths under `public_prefixes` stay open, as do the
+    health endpoints. A missing or wrong token is a 401 naming `Authorization`."""
+
+    def require_service_token() -> None:
+        if request.path in OPEN_PATHS or request.path.startswith(public_prefixes):
+            return
+        settings = settings_of(current_app)
+        token = bearer_token(request.headers.get("Authorization"))
+        if not any(_same(token, known) for known in (settings.service_token, settings.admin_token)):
+            raise Unauthorized("a valid service bearer token is required", "Authorization")
+
+    return require_service_token
+
+
+def bearer_token(header: str | None) -> str:
+    """The token of `Authorization: Bearer <token>`, or a 401 saying what is expected."""
+    scheme, _, token = (header or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("expected Authorization: Bearer <token>", "Authorization")
+    return token.strip()
+
+
+def _same(given: str, expected: str) -> bool:
+    # Constant time, so the token cannot be guessed a character at a time; an empty
+    # configured token never matches.
+    return bool(expected) and hmac.compare_digest(given.encode(), expected.encode())
 
 
 def settings_of(app: Flask) -> Settings:

@@ -8,10 +8,13 @@ import hmac
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from cercle_common.errors import Unauthorized, ValidationError
-from cercle_common.httpapi import json_body, settings_of
+from cercle_common.httpapi import json_body, service_token_guard, settings_of
 from services.badges.queries import BadgeQueries
 
 blueprint = Blueprint("badges", __name__)
+# Open Badges hosted verification (`/ob/...`) must stay public: anyone holding a badge's
+# URL checks it there. Everything else is for the gateway.
+blueprint.before_request(service_token_guard(public_prefixes=("/ob/",)))
 
 JSON_LD = "application/ld+json"
 MAX_REASON = 500

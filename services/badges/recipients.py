@@ -19,11 +19,11 @@ TIMEOUT_S = 5.0
 
 
 class EventsServiceEmails:
-    """Looks emails up in the events service's directory, as an administrator."""
+    """Looks emails up in the events service's directory, with the service token."""
 
     def __init__(self, settings: Settings, session: requests.Session | None = None) -> None:
         self._base = settings.events_url.rstrip("/")
-        self._headers = {"Authorization": f"Bearer {settings.admin_token}"}
+        self._headers = {"Authorization": f"Bearer {settings.service_token}"}
         self._session = session or requests.Session()
 
     def email_of(self, employee_id: str) -> str:

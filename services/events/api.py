@@ -7,9 +7,17 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from cercle_common.errors import Forbidden, PayloadTooLarge, Unauthorized, ValidationError
-from cercle_common.httpapi import json_body, settings_of
+from cercle_common.errors import (
+    Forbidden,
+    NotFound,
+    PayloadTooLarge,
+    Unauthorized,
+    ValidationError,
+)
+from cercle_common.httpapi import json_body, service_token_guard, settings_of
+from services.events.catalogue import Catalogue, page_size
 from services.events.directory import Directory
+from services.events.domain.catalogue import KIND_OF_COLLECTION
 from services.events.domain.directory import parse_record
 from services.events.domain.events import MAX_EVENT_BYTES
 from services.events.ingest import Ingestion, Outcome
@@ -19,6 +27,8 @@ MAX_BATCH = 500
 MAX_IDS = 500
 
 blueprint = Blueprint("events", __name__)
+# Only Cercle's own components call this API (the gateway, internal tools).
+blueprint.before_request(service_token_guard())
 
 
 def _ingestion() -> Ingestion:
@@ -122,6 +132,48 @@ def get_enps(survey_id: str) -> Response:
         time_zone=settings.org_timezone,
     )
     return jsonify(report)
+
+
+@blueprint.put("/v1/admin/catalogue/<collection>/<item_id>")
+def put_catalogue_item(collection: str, item_id: str) -> tuple[Response, int]:
+    """Create (201) or replace (200) a content, course or survey of the catalogue."""
+    _require_admin()
+    saved = _catalogue().put(_kind(collection), item_id, json_body())
+    return jsonify(saved.item), 201 if saved.created else 200
+
+
+@blueprint.get("/v1/admin/catalogue/<collection>/<item_id>")
+def get_catalogue_item(collection: str, item_id: str) -> Response:
+    """One item, withdrawn or not."""
+    _require_admin()
+    return jsonify(_catalogue().get(_kind(collection), item_id))
+
+
+@blueprint.delete("/v1/admin/catalogue/<collection>/<item_id>")
+def withdraw_catalogue_item(collection: str, item_id: str) -> Response:
+    """Withdraw an item: kept for the record, refused in new events."""
+    _require_admin()
+    return jsonify(_catalogue().withdraw(_kind(collection), item_id))
+
+
+@blueprint.get("/v1/admin/catalogue/<collection>")
+def list_catalogue(collection: str) -> Response:
+    """Items of a kind in id order: `first` (1-500, default 100), `after` (an id)."""
+    _require_admin()
+    kind = _kind(collection)
+    first = page_size(request.args.get("first"))
+    return jsonify(_catalogue().list(kind, first, request.args.get("after") or None))
+
+
+def _catalogue() -> Catalogue:
+    return _ingestion().references.catalogue
+
+
+def _kind(collection: str) -> str:
+    kind = KIND_OF_COLLECTION.get(collection)
+    if kind is None:
+        raise NotFound(f"the catalogue holds {', '.join(KIND_OF_COLLECTION)}", "collection")
+    return kind
 
 
 def _require_admin() -> None:

@@ -1,10 +1,11 @@
 """`python -m services.events.consumer`: events from internal tools on `cercle.inbound.v1`.
 
 Each message goes through exactly the same acceptance as an HTTP request; HR directory
-sync (`employee.upserted`, `employee.erased`) goes to the directory. Anything refused (not
-UTF-8, not JSON, wrong shape, too big, unknown employee, `points.adjusted`, an id already
-accepted with other content) goes to `cercle.deadletter.v1` with its original bytes and
-the reason; the consumer goes on.
+sync (`employee.upserted`, `employee.erased`, from the `directory` source only) goes to the
+directory. Anything refused (not UTF-8, not JSON, wrong shape, too big, unknown employee,
+`points.adjusted`, a source that may not send the type, a course, survey or content not in
+the catalogue, an id already accepted with other content) goes to `cercle.deadletter.v1`
+with its original bytes and the reason; the consumer goes on.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from services.events.domain.events import (
     check_envelope_fields,
     check_not_in_future,
 )
+from services.events.domain.trust import KAFKA, check_source_may_send
 from services.events.ingest import Ingestion, utc_now
 from services.events.store import EventStore
 
@@ -49,6 +51,9 @@ class InboundHandler:
         if event_type in ADMIN_ONLY_TYPES:
             raise Forbidden(f"{event_type} is accepted from the admin HTTP path only", "type")
         if event_type in (EMPLOYEE_UPSERTED, EMPLOYEE_ERASED):
+            # Only the HR directory changes who works here (actions are judged by the
+            # same table inside the ingestion).
+            check_source_may_send(body.get("source"), event_type, KAFKA)
             self._directory_change(body)
             return
         outcome = self.ingestion.accept(body, path="kafka")

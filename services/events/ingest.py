@@ -20,6 +20,7 @@ from cercle_common.errors import (
     PayloadTooLarge,
     ValidationError,
 )
+from services.events.catalogue import BatchMemory, Catalogue, References
 from services.events.domain.events import (
     MAX_EVENT_BYTES,
     check_envelope_fields,
@@ -29,6 +30,7 @@ from services.events.domain.events import (
     public_data,
     validate_data,
 )
+from services.events.domain.trust import check_source_may_send, door_of
 from services.events.store import EventStore
 
 log = logging.getLogger(__name__)
@@ -86,6 +88,7 @@ class Ingestion:
     def __init__(self, store: EventStore, clock: Clock = utc_now) -> None:
         self.store = store
         self.clock = clock
+        self.references = References(Catalogue(store.db, clock), store)
 
     def accept(self, body: Any, *, path: str, admin: bool = False) -> Outcome:
         """One event (see `accept_many`)."""
@@ -97,13 +100,13 @@ class Ingestion:
         """Judge each body independently; store the new ones with one sequence block, one
         outbox insert and one event-store insert. Raises only on an outage."""
         now = self.clock()
-        employees: dict[str, dict[str, Any] | None] = {}
+        batch = BatchMemory()
         outcomes: list[Outcome | None] = [None] * len(bodies)
         candidates: list[tuple[int, Envelope, dict[str, Any], str]] = []
         seen: dict[str, int] = {}
         for index, body in enumerate(bodies):
             try:
-                envelope, data = self._validate(body, now, employees, admin)
+                envelope, data = self._validate(body, now, batch, admin, path)
             except CercleError as error:
                 outcomes[index] = self._rejected(body, error, path)
                 continue
@@ -134,8 +137,9 @@ class Ingestion:
         self,
         body: Any,
         now: datetime,
-        employees: dict[str, dict[str, Any] | None],
+        batch: BatchMemory,
         admin: bool,
+        path: str,
     ) -> tuple[Envelope, dict[str, Any]]:
         if not isinstance(body, dict):
             raise ValidationError("each event must be a JSON object", None)
@@ -144,9 +148,12 @@ class Ingestion:
         check_envelope_fields(body)
         envelope = Envelope.from_dict(body)
         check_type_allowed(envelope.type, admin=admin)
+        check_source_may_send(body.get("source"), envelope.type, door_of(path))
         data = validate_data(envelope.type, envelope.data)
         check_not_in_future(envelope.occurred_at, now)
-        self._check_employee(envelope.employee_id, employees)
+        self._check_employee(envelope.employee_id, batch.employees)
+        # Last: the catalogue and the event store are read only for an otherwise valid event.
+        self.references.check(envelope, data, batch)
         return envelope, data
 
     def _check_employee(

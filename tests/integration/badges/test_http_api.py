@@ -23,8 +23,11 @@ def app(settings):
 
 
 @pytest.fixture
-def client(app):
-    return app.test_client()
+def client(app, settings):
+    """The badges API called with the service token, as the gateway does."""
+    authenticated = app.test_client()
+    authenticated.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {settings.service_token}"
+    return authenticated
 
 
 @pytest.fixture

@@ -21,9 +21,26 @@ from services.events.app import create_app
 from services.events.store import ALIAS, EventStore
 
 
+# What the tests' events name, in the catalogue of every test's database.
+CATALOGUE = {
+    "contents/c-1": {"title": "Our new offices", "url": "https://example.org/c-1"},
+    "courses/k-1": {"title": "Social selling", "track": "ai"},
+    "surveys/s": {"questions": [{"question_id": "q", "kind": "enps"}]},
+    "surveys/s-enps": {
+        "questions": [{"question_id": "enps", "kind": "enps"}, {"question_id": "q1", "kind": "enps"}]
+    },
+}
+
+
 @pytest.fixture
 def app(settings: Settings) -> Iterator[Flask]:
     application = create_app(settings)
+    admin = {"Authorization": f"Bearer {settings.admin_token}"}
+    for path, item in CATALOGUE.items():
+        answer = application.test_client().put(
+            f"/v1/admin/catalogue/{path}", json=item, headers=admin
+        )
+        assert answer.status_code in (200, 201), answer.json
     yield application
     database = application.extensions["cercle_events.ingestion"].store.db
     database.client.drop_database(settings.database_name("events"))
@@ -31,8 +48,11 @@ def app(settings: Settings) -> Iterator[Flask]:
 
 
 @pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
+def client(app: Flask, settings: Settings) -> FlaskClient:
+    """A client that presents the service token, as the gateway and internal tools do."""
+    authenticated = app.test_client()
+    authenticated.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {settings.service_token}"
+    return authenticated
 
 
 @pytest.fixture
@@ -72,7 +92,8 @@ def share(employee_id: str, event_id: str | None = None, **data: Any) -> dict[st
         "type": "content.shared",
         "occurred_at": datetime.now(UTC).isoformat(),
         "employee_id": employee_id,
-        "source": "test",
+        # The tracker may send shares on both doors (HTTP and the inbound topic).
+        "source": "social-tracker",
         "data": {
             "content_id": "c-1",
             "network": "linkedin",

@@ -87,6 +87,7 @@ def _answers(client, survey: str, scores: list[int], team: str, when: str, new_e
                 "type": "survey.answered",
                 "occurred_at": when,
                 "employee_id": employee,
+                "source": "survey-tool",
                 "data": {
                     "survey_id": survey,
                     "question_id": "enps",
@@ -99,7 +100,7 @@ def _answers(client, survey: str, scores: list[int], team: str, when: str, new_e
 
 
 def test_enps_per_team_and_month_with_anonymity_threshold(client, new_employee) -> None:
-    survey = f"s-{uuid.uuid4().hex[:8]}"
+    survey = "s-enps"  # in the catalogue of this test's own database
     _answers(client, survey, [10, 9, 8, 6, 2], "growth", "2026-10-10T10:00:00Z", new_employee)
     _answers(client, survey, [10, 10], "sales", "2026-10-11T10:00:00Z", new_employee)
     _answers(client, survey, [0], "growth", "2026-11-02T10:00:00Z", new_employee)
@@ -139,7 +140,7 @@ def test_enps_window_must_be_whole_months(client) -> None:
 
 
 def test_erasure_drops_the_employees_survey_answers(client, new_employee, store) -> None:
-    survey = f"s-{uuid.uuid4().hex[:8]}"
+    survey = "s-enps"  # in the catalogue of this test's own database
     _answers(client, survey, [9], "growth", "2026-10-10T10:00:00Z", new_employee)
     [answer] = store.answers_of(survey)
     assert answer["value"] == 9

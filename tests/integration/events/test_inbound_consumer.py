@@ -52,6 +52,7 @@ def test_inbound_messages_are_accepted_or_dead_lettered(
         "id": f"hr-{uuid.uuid4().hex}",
         "type": "employee.upserted",
         "occurred_at": now,
+        "source": "directory",
         "employee_id": hired,
         "data": {"display_name": "Bo", "email": "bo@example.org", "team": "ops"},
     }
@@ -74,6 +75,7 @@ def test_inbound_messages_are_accepted_or_dead_lettered(
         "id": f"hr-{uuid.uuid4().hex}",
         "type": "employee.erased",
         "occurred_at": now,
+        "source": "directory",
         "employee_id": leaver,
         "data": {},
     }

@@ -39,6 +39,7 @@ def test_api_stays_ready_and_accepting_while_kafka_is_down(settings: Settings) -
     )
     app = create_app(offline)
     client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {offline.service_token}"
     try:
         ready = client.get("/readyz")
         assert ready.status_code == 200 and ready.json["checked"] == ["mongo"]
@@ -50,6 +51,7 @@ def test_api_stays_ready_and_accepting_while_kafka_is_down(settings: Settings) -
             "type": "charter.acknowledged",
             "occurred_at": "2026-11-01T10:00:00Z",
             "employee_id": employee,
+            "source": "gateway",
             "data": {"charter_id": "social-media", "version": "2026"},
         }
         assert client.post("/v1/events", json=event).status_code == 201

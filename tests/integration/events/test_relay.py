@@ -46,6 +46,7 @@ def test_relay_publishes_events_in_sequence_order_without_survey_values(
         "type": "survey.answered",
         "occurred_at": datetime.now(UTC).isoformat(),
         "employee_id": employee,
+        "source": "survey-tool",
         "data": {"survey_id": "s", "question_id": "q", "kind": "enps", "value": 4},
     }
     for event in [*shares, answer]:

@@ -33,8 +33,10 @@ def harness(settings: Settings) -> Iterator[PointsHarness]:
 
 @pytest.fixture
 def client(settings: Settings) -> FlaskClient:
-    """The points API on this test's databases."""
-    return create_app(settings).test_client()
+    """The points API on this test's databases, called with the service token."""
+    authenticated = create_app(settings).test_client()
+    authenticated.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {settings.service_token}"
+    return authenticated
 
 
 @pytest.fixture(autouse=True)
