@@ -39,7 +39,11 @@ def create_app(
         settings.redis_url, settings.gateway_rate_limit
     )
     app = create_base_app("gateway", settings, ready_checks={}, max_body_bytes=MAX_BODY_BYTES)
-    runtime = GraphQLRuntime(schema.graphql_schema, production=settings.is_production)
+    runtime = GraphQLRuntime(
+        schema.graphql_schema,
+        production=settings.is_production,
+        max_cost=settings.gateway_max_cost,
+    )
     app.add_url_rule(
         "/graphql",
         view_func=GatewayView.as_view(

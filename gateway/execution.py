@@ -1,8 +1,11 @@
 """Running one GraphQL operation: parse and validate (cached per query text), execute,
 then turn errors into what a caller on the internet may see.
 
-Validation runs in two passes: the standard rules first (they refuse fragment cycles),
-then the limits (depth, aliases, fields) and, in production, no introspection."""
+Validation runs in passes, each only when the one before found nothing: the standard
+rules (they refuse fragment cycles), then the size limits (aliases, fields) and the cost
+estimate, whose walks are bounded, then the depth limit and, in production, no
+introspection (graphene's depth rule expands every fragment spread: it must only ever
+see a query already known to be small)."""
 
 from __future__ import annotations
 
@@ -26,13 +29,16 @@ from graphql import (
     validate,
 )
 from graphql.language import OperationType
+from graphql.validation import ASTValidationRule
 
 from cercle_common.errors import CercleError, Forbidden, InfrastructureError, Unauthorized
 from gateway.limits import (
     MAX_ALIASES,
+    MAX_COST,
     MAX_DEPTH,
     MAX_FIELDS,
     MAX_QUERY_TOKENS,
+    query_cost_rule,
     query_limits_rule,
 )
 
@@ -67,15 +73,18 @@ class GraphQLRuntime:
         max_depth: int = MAX_DEPTH,
         max_aliases: int = MAX_ALIASES,
         max_fields: int = MAX_FIELDS,
+        max_cost: int = MAX_COST,
     ) -> None:
         self.schema = schema
         self.production = production
-        self.limit_rules = [
-            depth_limit_validator(max_depth=max_depth),
-            query_limits_rule(max_aliases, max_fields),
-        ]
+        shape_rules = [depth_limit_validator(max_depth=max_depth)]
         if production:
-            self.limit_rules.append(DisableIntrospection)
+            shape_rules.append(DisableIntrospection)
+        self.validation_passes: list[list[type[ASTValidationRule]]] = [
+            list(specified_rules),
+            [query_limits_rule(max_aliases, max_fields), query_cost_rule(max_cost)],
+            shape_rules,
+        ]
         self._cache: OrderedDict[str, Prepared] = OrderedDict()
         self._lock = Lock()
 
@@ -98,9 +107,11 @@ class GraphQLRuntime:
             document = parse(query, no_location=False, max_tokens=MAX_QUERY_TOKENS)
         except GraphQLError as error:
             return Prepared(None, (error,))
-        errors = validate(self.schema, document, specified_rules)
-        if not errors:
-            errors = validate(self.schema, document, self.limit_rules)
+        errors: list[GraphQLError] = []
+        for rules in self.validation_passes:
+            errors = validate(self.schema, document, rules)
+            if errors:
+                break
         return Prepared(None if errors else document, tuple(errors))
 
     def operation_type(

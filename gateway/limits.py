@@ -1,6 +1,7 @@
 """Limits that keep one caller from exhausting the gateway or the services behind it:
-query shape (depth, aliases, total fields, tokens), page size, body size, and a per-caller
-request rate shared by every gateway replica through Redis."""
+query shape (depth, aliases, total fields, tokens), the estimated number of service calls
+(cost), page size, body size, and a per-caller request rate shared by every gateway
+replica through Redis."""
 
 from __future__ import annotations
 
@@ -11,14 +12,27 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
-from graphql import GraphQLError
+from graphql import (
+    GraphQLError,
+    GraphQLField,
+    GraphQLInt,
+    GraphQLObjectType,
+    GraphQLSchema,
+    Undefined,
+    get_named_type,
+    get_nullable_type,
+    is_list_type,
+    value_from_ast,
+)
 from graphql.language import (
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
     InlineFragmentNode,
     OperationDefinitionNode,
+    OperationType,
     SelectionSetNode,
+    ValueNode,
 )
 from graphql.validation import ValidationRule
 
@@ -30,7 +44,36 @@ MAX_DEPTH = 10
 MAX_ALIASES = 20
 MAX_FIELDS = 300
 MAX_PAGE_SIZE = 100
+MAX_AROUND_RADIUS = 10
+MAX_COST = 1000
 RATE_WINDOW_S = 60
+
+# The fields whose resolver calls a service, by (GraphQL type, field): one call each time
+# they are resolved. Everything else is read from an answer already fetched, or from
+# per-request memory (the names of a page come from one batched directory call, the badge
+# catalogue from one call per request), so it costs nothing more.
+SERVICE_CALLS: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("Query", "me"),
+        ("Query", "employee"),
+        ("Query", "leaderboard"),
+        ("Query", "teamLeaderboard"),
+        ("Query", "badges"),
+        ("Query", "enps"),
+        ("Employee", "points"),
+        ("Employee", "rank"),
+        ("Employee", "badges"),
+        ("Employee", "badgeProgress"),
+        ("Employee", "ledger"),
+        ("LeaderboardConnection", "aroundMe"),
+        ("Mutation", "recordShare"),
+        ("Mutation", "completeCourse"),
+        ("Mutation", "answerSurvey"),
+        ("Mutation", "acknowledgeCharter"),
+        ("Mutation", "adjustPoints"),
+        ("Mutation", "upsertEmployee"),
+    }
+)
 
 
 def query_limits_rule(max_aliases: int = MAX_ALIASES, max_fields: int = MAX_FIELDS) -> type:
@@ -65,6 +108,123 @@ def query_limits_rule(max_aliases: int = MAX_ALIASES, max_fields: int = MAX_FIEL
                 )
 
     return QueryLimits
+
+
+def query_cost_rule(max_cost: int = MAX_COST) -> type:
+    """A validation rule refusing operations estimated to cost more than `max_cost`
+    service calls. Each field that calls a service costs 1; the lists under a paged field
+    (`first`, or `aroundMe(radius)`: 2 * radius + 1 entries) multiply what their items
+    cost by that page size. A page size given as a variable counts as the largest one
+    allowed: validation runs once per query text, before the variables are known."""
+
+    class QueryCost(ValidationRule):
+        def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> None:
+            schema = self.context.schema
+            root = (
+                schema.mutation_type
+                if node.operation == OperationType.MUTATION
+                else schema.query_type
+            )
+            if root is None:
+                return
+            fragments = {
+                d.name.value: d
+                for d in self.context.document.definitions
+                if isinstance(d, FragmentDefinitionNode)
+            }
+            cost = _CostEstimate(schema, fragments).of(node.selection_set, root, 1)
+            if cost > max_cost:
+                name = node.name.value if node.name else "anonymous"
+                self.report_error(
+                    GraphQLError(
+                        f"operation '{name}' would cost about {cost} service calls;"
+                        f" at most {max_cost} are allowed: ask for smaller pages or fewer"
+                        " fields per entry",
+                        node,
+                        extensions={"cost": cost, "maxCost": max_cost},
+                    )
+                )
+
+    return QueryCost
+
+
+class _CostEstimate:
+    """Service calls an operation would make at most. A fragment's cost is computed once
+    per (fragment, type, page size): spreading it many times does not walk it again."""
+
+    def __init__(self, schema: GraphQLSchema, fragments: dict[str, FragmentDefinitionNode]):
+        self.schema = schema
+        self.fragments = fragments
+        self.known: dict[tuple[str, str, int], int] = {}
+
+    def of(self, selection_set: SelectionSetNode, parent: GraphQLObjectType, items: int) -> int:
+        """What `selection_set` costs on `parent`, where lists hold `items` entries."""
+        total = 0
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                total += self._field(selection, parent, items)
+            elif isinstance(selection, InlineFragmentNode):
+                condition = selection.type_condition
+                target = self.schema.get_type(condition.name.value) if condition else parent
+                if isinstance(target, GraphQLObjectType):
+                    total += self.of(selection.selection_set, target, items)
+            elif isinstance(selection, FragmentSpreadNode):
+                total += self._fragment(selection.name.value, items)
+        return total
+
+    def _fragment(self, name: str, items: int) -> int:
+        fragment = self.fragments.get(name)
+        if fragment is None:
+            return 0
+        target = self.schema.get_type(fragment.type_condition.name.value)
+        if not isinstance(target, GraphQLObjectType):
+            return 0
+        key = (name, target.name, items)
+        if key not in self.known:
+            self.known[key] = 0  # a cycle (refused by the standard rules) adds nothing
+            self.known[key] = self.of(fragment.selection_set, target, items)
+        return self.known[key]
+
+    def _field(self, node: FieldNode, parent: GraphQLObjectType, items: int) -> int:
+        definition = parent.fields.get(node.name.value)
+        if definition is None:
+            return 0  # __typename, or a field the standard rules refused
+        own = 1 if (parent.name, node.name.value) in SERVICE_CALLS else 0
+        child = get_named_type(definition.type)
+        if node.selection_set is None or not isinstance(child, GraphQLObjectType):
+            return own
+        page = _page_size(node, definition)
+        if page is not None:
+            items = page
+        if is_list_type(get_nullable_type(definition.type)):
+            # Each entry of the list costs what its selection costs.
+            return own + items * self.of(node.selection_set, child, 1)
+        return own + self.of(node.selection_set, child, items)
+
+
+def _page_size(node: FieldNode, definition: GraphQLField) -> int | None:
+    """How many entries a paged field asks for: `first`, or 2 * `radius` + 1 around the
+    caller; None for a field without pages."""
+    given = {argument.name.value: argument.value for argument in node.arguments}
+    if "first" in definition.args:
+        return _int_argument(given, definition, "first", MAX_PAGE_SIZE)
+    if "radius" in definition.args:
+        return 2 * _int_argument(given, definition, "radius", MAX_AROUND_RADIUS) + 1
+    return None
+
+
+def _int_argument(
+    given: dict[str, ValueNode], definition: GraphQLField, name: str, most: int
+) -> int:
+    """The argument as the resolver will see it, within [0, most]: the schema's default
+    when absent or null, and `most` when it is a variable (unknown at validation)."""
+    default = definition.args[name].default_value
+    value = value_from_ast(given[name], GraphQLInt, None) if name in given else None
+    if value is Undefined:
+        return most
+    if value is None:
+        value = default if isinstance(default, int) else most
+    return max(0, min(int(value), most))
 
 
 @dataclass

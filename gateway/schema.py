@@ -36,12 +36,12 @@ from cercle_common.errors import (
 )
 from cercle_common.identifiers import new_ulid
 from gateway.context import RequestContext
+from gateway.limits import MAX_AROUND_RADIUS
 from gateway.pagination import Page, fetch_page
 from gateway.ports import BoardQuery, Json
 
 Info = GraphQLResolveInfo
 EVENT_SOURCE = "gateway"
-MAX_AROUND_RADIUS = 10
 # Service calls a resolver starts ahead of need, so that independent calls overlap.
 PARALLEL_CALLS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="gateway-call")
 

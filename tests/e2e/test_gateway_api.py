@@ -402,7 +402,7 @@ def test_a_bad_token_is_refused_with_401(org: Org) -> None:
     assert raw.status_code == 401
 
 
-def test_limits_on_page_size_aliases_and_body(org: Org) -> None:
+def test_limits_on_page_size_aliases_cost_and_body(org: Org, running_stack: Any) -> None:
     api = org.api(org.alice)
     _, errors = api.attempt("{ leaderboard(first: 101) { totalCount } }")
     assert errors[0]["extensions"] == {"code": "INVALID", "field": "first"}
@@ -413,6 +413,14 @@ def test_limits_on_page_size_aliases_and_body(org: Org) -> None:
     spreads = " ".join("...F" for _ in range(31))
     _, errors = api.attempt(f"query Big {{ {spreads} }} fragment F on Query {{ {fields} }}")
     assert errors[0]["message"] == "operation 'Big' selects more than 300 fields"
+    # 20 boards of 100 entries, 3 service calls per entry: refused before any call.
+    board = (
+        "leaderboard(first: 100) { edges { node { employee"
+        " { points { allTime } rank badges { badgeId } } } } }"
+    )
+    _, errors = api.attempt("{ " + " ".join(f"b{n}: {board}" for n in range(20)) + " }")
+    assert errors[0]["extensions"]["cost"] == 6020
+    assert errors[0]["extensions"]["maxCost"] == running_stack.settings.gateway_max_cost
     too_big = requests.post(
         org.url, json={"query": "{ badges { id } }", "pad": "x" * 70_000}, timeout=10
     )
