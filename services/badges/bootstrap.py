@@ -71,6 +71,7 @@ def build(
         publisher=publisher,
         directory=directory,
         results=ChallengeResults(database),
+        award_secret=settings.badge_salt,
     )
     return Components(
         settings=settings,

@@ -85,16 +85,29 @@ class BadgesHandler:
     def _apply(self, employee_id: str, facts: list[tuple[Record, Fact]]) -> list[Rejection]:
         if not facts:
             return []
-        try:
-            self._service.apply_facts(employee_id, [fact for _, fact in facts])
-        except Exception as error:
-            if is_infrastructure_failure(error):
-                raise
-            # Not an outage: a bug or data the core cannot take. Refuse this employee's
-            # records of the batch (with the reason) rather than stall the partition.
-            log.exception("badge facts refused", extra={"employee_id": employee_id})
-            return [Rejection(record, error) for record, _ in facts]
-        return []
+        if len(facts) > 1:
+            try:
+                self._service.apply_facts(employee_id, [fact for _, fact in facts])
+                return []
+            except Exception as error:
+                if is_infrastructure_failure(error):
+                    raise
+        # Not an outage: some fact the core cannot take. Nothing of the group was written;
+        # apply the facts one by one, in order, so that only the bad ones are refused and
+        # their valid siblings still count.
+        rejected = []
+        for record, fact in facts:
+            try:
+                self._service.apply_facts(employee_id, [fact])
+            except Exception as error:
+                if is_infrastructure_failure(error):
+                    raise
+                log.warning(
+                    "badge fact refused",
+                    extra={"employee_id": employee_id, "fact_id": fact.id, "error": str(error)},
+                )
+                rejected.append(Rejection(record, error))
+        return rejected
 
     @staticmethod
     def _employee_key(record: Record) -> str:

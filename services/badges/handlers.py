@@ -24,7 +24,7 @@ from cercle_common.errors import InfrastructureError, NotFound
 from services.badges.domain.catalogue import CHALLENGE, Catalogue
 from services.badges.domain.criteria import Contribution, challenge_winners
 from services.badges.domain.facts import ActionFact, PointsFact
-from services.badges.domain.model import Award, EmployeeBadges, parse_award_id
+from services.badges.domain.model import Award, EmployeeBadges, public_award_id
 from services.badges.ports import (
     AwardProjection,
     BadgePublisher,
@@ -57,14 +57,31 @@ class BadgeService:
         publisher: BadgePublisher,
         directory: DirectoryCopy,
         results: ChallengeResultStore,
+        award_secret: str,
     ) -> None:
         self.catalogue = catalogue
+        self._award_secret = award_secret
         self.time_zone = time_zone
         self.states = states
         self.awards = awards
         self.publisher = publisher
         self.directory = directory
         self.results = results
+
+    def award_id(self, employee_id: str, badge_id: str, tier: str) -> str:
+        """The public id of an award (unguessable: see `public_award_id`)."""
+        return public_award_id(self._award_secret, employee_id, badge_id, tier)
+
+    def locate(self, award_id: str) -> tuple[str, str, str]:
+        """(employee_id, badge_id, tier) of a public award id, from the awards projection;
+        `NotFound` naming `award_id` for an id no award has."""
+        row = self.awards.get(award_id)
+        if row is None:
+            raise NotFound(f"no award {award_id!r}", "award_id")
+        employee_id, badge_id, tier = row["employee_id"], row["badge_id"], row["tier"]
+        if self.award_id(employee_id, badge_id, tier) != award_id:
+            raise NotFound(f"no award {award_id!r}", "award_id")  # a row of an older id scheme
+        return employee_id, badge_id, tier
 
     # -- facts ---------------------------------------------------------------------------
 
@@ -92,7 +109,7 @@ class BadgeService:
 
     def revoke(self, award_id: str, reason: str, now: datetime) -> Award:
         """An administrator revokes an award (kept, marked revoked with the reason)."""
-        employee_id, badge_id, tier = parse_award_id(award_id)
+        employee_id, badge_id, tier = self.locate(award_id)
         self.catalogue.get(badge_id)
         revoked: list[Award] = []
 
@@ -207,15 +224,18 @@ class BadgeService:
 
     def _publish(self, state: EmployeeBadges, version: int | None) -> None:
         pending = list(state.outbox)
-        for entry in pending:
-            self.awards.project(entry, entry["revision"], parse_instant(entry["at"], "at"))
-        self.publisher.publish([_wire(entry) for entry in pending])
+        wire = [self._wire(entry) for entry in pending]
+        for entry, message in zip(pending, wire, strict=True):
+            self.awards.project(message, entry["revision"], parse_instant(entry["at"], "at"))
+        self.publisher.publish(wire)
         for entry in pending:
             ANNOUNCED.labels(status=entry["status"]).inc()
         state.take_outbox(pending)
         if version is not None:
             self.states.mark_published(state, version)
 
-
-def _wire(entry: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in entry.items() if key != "revision"}
+    def _wire(self, entry: dict[str, Any]) -> dict[str, Any]:
+        # The outbox names the award by its key; what leaves the service, by its public id.
+        message = {key: value for key, value in entry.items() if key != "revision"}
+        message["id"] = self.award_id(entry["employee_id"], entry["badge_id"], entry["tier"])
+        return message

@@ -46,6 +46,10 @@ class AwardProjection(Protocol):
         """Store the award's status unless a newer revision is stored."""
         ...
 
+    def get(self, award_id: str) -> dict[str, Any] | None:
+        """One award (`employee_id`, `badge_id`, `tier`, `status`, ...) by its public id."""
+        ...
+
     def delete_employee(self, employee_id: str) -> None:
         """Forget an employee's awards."""
         ...

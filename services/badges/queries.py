@@ -9,9 +9,10 @@ from typing import Any
 
 from cercle_common.errors import NotFound, ValidationError
 from services.badges.bootstrap import Components
+from services.badges.cursors import HolderCursors
 from services.badges.domain import openbadges
 from services.badges.domain.catalogue import KINDS, BadgeDefinition
-from services.badges.domain.model import AWARDED, REVOKED, Award, award_id, parse_award_id
+from services.badges.domain.model import AWARDED, REVOKED, Award
 from services.badges.signing import CredentialSigner
 
 MAX_PAGE = 100
@@ -28,6 +29,7 @@ class BadgeQueries:
         self._email_of = email_of
         self.urls = openbadges.OpenBadgesUrls(components.settings.public_base_url)
         self._signer = CredentialSigner(components.keys)
+        self._cursors = HolderCursors(components.settings.badge_salt)
 
     def close(self) -> None:
         """Release the connections (tests; a serving process keeps them for its life)."""
@@ -85,19 +87,9 @@ class BadgeQueries:
         return {
             "employee_id": employee_id,
             "awards": [
-                {
-                    "id": award_id(employee_id, award.badge_id, award.tier),
-                    "badge_id": award.badge_id,
-                    "tier": award.tier,
-                    "status": award.status,
-                    "awarded_at": _iso(award.awarded_at),
-                    "revoked_at": _iso(award.revoked_at) if award.revoked_at else None,
-                    "reason": award.reason,
-                    "evidence": list(award.evidence),
-                    "assertion_url": self.urls.assertion(
-                        award_id(employee_id, award.badge_id, award.tier)
-                    ),
-                }
+                self._award_body(
+                    self._service.award_id(employee_id, award.badge_id, award.tier), award
+                )
                 for award in awards
             ],
             "progress": [
@@ -107,35 +99,37 @@ class BadgeQueries:
         }
 
     def holders(self, badge_id: str, first: str | None, after: str | None) -> dict[str, Any]:
-        """Who holds a badge (standing awards), a page at a time, by award id. Employees
-        whose directory visibility is `hidden` are left out."""
+        """Who holds a badge (standing awards), a page at a time, in award id order.
+        Visible employees appear with their id and award; pseudonymous ones by pseudonym
+        only (no employee id, no award id to open their assertion, the day only); hidden
+        ones, and those the directory copy does not know yet, not at all. The cursor is
+        opaque (see `HolderCursors`)."""
         self._catalogue.get(badge_id)
         limit = _page_size(first)
-        rows = self._components.awards.holders(badge_id, after or None, limit + 1)
-        page = rows[:limit]
-        directory = self._components.directory.entries([row["employee_id"] for row in page])
-        holders = []
-        for row in page:
-            entry = directory.get(row["employee_id"], {})
-            visibility = entry.get("visibility", "visible")
-            if visibility == "hidden":
-                continue
-            holders.append(
-                {
-                    "award_id": row["_id"],
-                    "employee_id": row["employee_id"],
-                    "tier": row["tier"],
-                    "awarded_at": _iso(row["awarded_at"]),
-                    "visibility": visibility,
-                    "pseudonym": entry.get("pseudonym") if visibility == "pseudonym" else None,
-                }
-            )
+        position = self._cursors.read(badge_id, after) if after else None
+        holders: list[dict[str, Any]] = []
+        has_next_page = False
+        while True:
+            rows = self._components.awards.holders(badge_id, position, limit + 1)
+            directory = self._components.directory.entries([row["employee_id"] for row in rows])
+            for row in rows:
+                if len(holders) == limit:
+                    has_next_page = True
+                    break
+                position = row["_id"]
+                holder = _holder(row, directory.get(row["employee_id"]))
+                if holder is not None:
+                    holders.append(holder)
+            else:
+                if len(rows) > limit:
+                    continue  # Hidden holders were skipped: read on to fill the page.
+            break
         return {
             "badge_id": badge_id,
             "holders": holders,
             "page_info": {
-                "has_next_page": len(rows) > limit,
-                "end_cursor": page[-1]["_id"] if page else None,
+                "has_next_page": has_next_page,
+                "end_cursor": self._cursors.make(badge_id, position) if position else None,
             },
         }
 
@@ -143,17 +137,19 @@ class BadgeQueries:
 
     def revoke(self, award: str, reason: str) -> dict[str, Any]:
         """Revoke an award; answers the award as it now stands."""
-        revoked = self._service.revoke(award, reason, datetime.now(UTC))
+        return self._award_body(award, self._service.revoke(award, reason, datetime.now(UTC)))
+
+    def _award_body(self, award_id: str, award: Award) -> dict[str, Any]:
         return {
-            "id": award,
-            "badge_id": revoked.badge_id,
-            "tier": revoked.tier,
-            "status": revoked.status,
-            "awarded_at": _iso(revoked.awarded_at),
-            "revoked_at": _iso(revoked.revoked_at) if revoked.revoked_at else None,
-            "reason": revoked.reason,
-            "evidence": list(revoked.evidence),
-            "assertion_url": self.urls.assertion(award),
+            "id": award_id,
+            "badge_id": award.badge_id,
+            "tier": award.tier,
+            "status": award.status,
+            "awarded_at": _iso(award.awarded_at),
+            "revoked_at": _iso(award.revoked_at) if award.revoked_at else None,
+            "reason": award.reason,
+            "evidence": list(award.evidence),
+            "assertion_url": self.urls.assertion(award_id),
         }
 
     # -- Open Badges -----------------------------------------------------------------------
@@ -214,8 +210,9 @@ class BadgeQueries:
         return self._signer.jwks()
 
     def _award(self, award: str) -> tuple[str, Award]:
-        # Read from the employee's state (the truth, by `_id`), not from a projection.
-        employee_id, badge_id, tier = parse_award_id(award)
+        # The projection says whose award the id is; its status is read from the employee's
+        # state (the truth, by `_id`).
+        employee_id, badge_id, tier = self._service.locate(award)
         state, _ = self._components.states.load(employee_id)
         granted = state.awards.get(f"{badge_id}:{tier}")
         if granted is None:
@@ -229,6 +226,31 @@ class BadgeQueries:
             identity = openbadges.hashed_identity(self._email_of(employee_id), salt)
             stored = self._components.recipients.fix(award, employee_id, identity, salt)
         return stored["identity"], stored["salt"]
+
+
+def _holder(row: dict[str, Any], entry: dict[str, Any] | None) -> dict[str, Any] | None:
+    visibility = entry.get("visibility") if entry else None
+    if visibility == "visible":
+        return {
+            "award_id": row["_id"],
+            "employee_id": row["employee_id"],
+            "tier": row["tier"],
+            "awarded_at": _iso(row["awarded_at"]),
+            "visibility": visibility,
+            "pseudonym": None,
+        }
+    if visibility == "pseudonym" and entry and entry.get("pseudonym"):
+        # The exact instant could be matched with the public post that earned the badge.
+        day = _iso(row["awarded_at"])[:10] + "T00:00:00Z"
+        return {
+            "award_id": None,
+            "employee_id": None,
+            "tier": row["tier"],
+            "awarded_at": day,
+            "visibility": visibility,
+            "pseudonym": entry["pseudonym"],
+        }
+    return None
 
 
 def _page_size(first: str | None) -> int:

@@ -75,17 +75,18 @@ def local_period_key(kind: str, instant: datetime, time_zone: str) -> str:
     """The key of the day (`2026-11-26`), ISO week (`2026-W48`), month (`2026-11`), quarter
     (`2026-Q4`) or year of `instant`, in the organisation's time zone."""
     local = instant.astimezone(ZoneInfo(time_zone))
+    # Years on four digits (`strftime("%Y")` writes year 1 as "1", which no parser reads).
     if kind == "day":
-        return local.strftime("%Y-%m-%d")
+        return f"{local.year:04d}-{local.month:02d}-{local.day:02d}"
     if kind == "week":
         iso_year, iso_week, _ = local.isocalendar()
-        return f"{iso_year}-W{iso_week:02d}"
+        return f"{iso_year:04d}-W{iso_week:02d}"
     if kind == "month":
-        return local.strftime("%Y-%m")
+        return f"{local.year:04d}-{local.month:02d}"
     if kind == "quarter":
-        return f"{local.year}-Q{(local.month - 1) // 3 + 1}"
+        return f"{local.year:04d}-Q{(local.month - 1) // 3 + 1}"
     if kind == "year":
-        return str(local.year)
+        return f"{local.year:04d}"
     if kind == ALL_TIME:
         return ALL_TIME
     raise ValueError(f"unknown period kind {kind!r}")

@@ -4,12 +4,15 @@ its processing position and what it must announce are written in one single writ
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from cercle_common.errors import Conflict, NotFound
+from cercle_common.errors import Conflict, NotFound, ValidationError
+from services.badges.domain.applied import AppliedFacts
 from services.badges.domain.catalogue import (
     CHALLENGE,
     COUNT,
@@ -19,7 +22,7 @@ from services.badges.domain.catalogue import (
     BadgeDefinition,
     Catalogue,
 )
-from services.badges.domain.criteria import Match, local_period_key, standing
+from services.badges.domain.criteria import Match, local_period_key, period_index, standing
 from services.badges.domain.facts import ActionFact, PointsFact
 
 AWARDED = "awarded"
@@ -32,18 +35,23 @@ CONTENT_SHARED = "content.shared"
 SHARE_REFERENCES = ("share_event_id", "event_id", "share_id")
 
 
-def award_id(employee_id: str, badge_id: str, tier: str) -> str:
-    """The award's id, the same everywhere: `<employee_id>:<badge_id>:<tier>`."""
+def award_key(employee_id: str, badge_id: str, tier: str) -> str:
+    """The award's key inside the service: `<employee_id>:<badge_id>:<tier>`. Derivable
+    from public facts, so it never leaves the service: see `public_award_id`."""
     return f"{employee_id}:{badge_id}:{tier}"
 
 
-def parse_award_id(value: str) -> tuple[str, str, str]:
-    """(employee_id, badge_id, tier) of an award id; `NotFound` if it has not that shape.
-    Badge ids and tiers have no colon, so the employee id is what precedes the last two."""
-    parts = value.rsplit(":", 2)
-    if len(parts) != 3 or not all(parts):
-        raise NotFound(f"no award {value!r}", "award_id")
-    return parts[0], parts[1], parts[2]
+# 128 bits: an award id cannot be guessed, so hosted assertions cannot be enumerated.
+PUBLIC_AWARD_ID_HEX = 32
+
+
+def public_award_id(secret: str, employee_id: str, badge_id: str, tier: str) -> str:
+    """The award's id outside the service (messages, URLs, APIs): an HMAC-SHA256 of its
+    key under the badges secret, so the same award always has the same id (replays give
+    the same ids) but nobody without the secret can compute or guess another's."""
+    key = award_key(employee_id, badge_id, tier).encode()
+    digest = hmac.new(secret.encode(), b"award-id\0" + key, hashlib.sha256).hexdigest()
+    return digest[:PUBLIC_AWARD_ID_HEX]
 
 
 @dataclass
@@ -91,9 +99,11 @@ class EmployeeBadges:
     """The badge state of one employee (the aggregate every write goes through)."""
 
     employee_id: str
+    # The highest sequences applied; what was applied is decided by id (see `applied`).
     event_position: int = -1
     points_position: int = -1
-    points_ids_at_position: list[str] = field(default_factory=list)
+    applied_events: AppliedFacts = field(default_factory=AppliedFacts)
+    applied_points: AppliedFacts = field(default_factory=AppliedFacts)
     reversals_applied: list[str] = field(default_factory=list)
     as_of: datetime | None = None
     matches: dict[str, list[Match]] = field(default_factory=dict)
@@ -105,13 +115,23 @@ class EmployeeBadges:
     # -- facts -------------------------------------------------------------------------
 
     def record_event(self, fact: ActionFact, catalogue: Catalogue, time_zone: str) -> bool:
-        """Apply an event once (a sequence at or below the position is a redelivery).
+        """Apply an event once: an id already applied is a redelivery, whatever its
+        sequence; a new id is applied even if its sequence is not above the position.
         Returns True when the state changed in a way worth writing: an event that no
         badge counts moves only the position, which the next write carries anyway (and
-        applying it again would change nothing)."""
-        if fact.sequence <= self.event_position:
+        applying it again would change nothing). Raises `ValidationError` (naming
+        `occurred_at`), before changing anything, for an instant the organisation's
+        calendar cannot place."""
+        if self.applied_events.seen(fact.id, fact.sequence):
             return False
-        self.event_position = fact.sequence
+        _check_placeable(fact.occurred_at, time_zone)
+        self.event_position = max(self.event_position, fact.sequence)
+        changed = self._record_event(fact, catalogue, time_zone)
+        if changed:
+            self.applied_events.remember(fact.id, fact.sequence)
+        return changed
+
+    def _record_event(self, fact: ActionFact, catalogue: Catalogue, time_zone: str) -> bool:
         self._see(fact.occurred_at)
         if fact.type == SHARE_DELETED:
             if not self._withdraw_share(fact):
@@ -134,24 +154,23 @@ class EmployeeBadges:
         return matched
 
     def record_points(self, fact: PointsFact, catalogue: Catalogue, time_zone: str) -> bool:
-        """Apply a ledger entry once. Entries arrive in the ledger's order, which follows
-        the event sequence: the position is the latest sequence plus the entry ids seen at
-        it (one event may give several entries)."""
+        """Apply a ledger entry once, recognised by its id (`<event>:<rule>`): one event
+        may give several entries at one sequence, and an id already applied is skipped
+        whatever its sequence. Raises `ValidationError` (naming `occurred_at`), before
+        changing anything, for an instant the organisation's calendar cannot place."""
         if fact.reverses is not None:
             # Reversals are rare and may carry the sequence of the entry they reverse:
-            # remembered by id, whatever their place in the ledger.
+            # remembered by id, whatever their place in the ledger, and never forgotten.
             if fact.id in self.reversals_applied:
                 return False
+            _check_placeable(fact.occurred_at, time_zone)
             self.reversals_applied.append(fact.id)
-        elif fact.sequence < self.points_position or (
-            fact.sequence == self.points_position and fact.id in self.points_ids_at_position
-        ):
-            return False
-        elif fact.sequence > self.points_position:
-            self.points_position = fact.sequence
-            self.points_ids_at_position = [fact.id]
         else:
-            self.points_ids_at_position.append(fact.id)
+            if self.applied_points.seen(fact.id, fact.sequence):
+                return False
+            _check_placeable(fact.occurred_at, time_zone)
+            self.applied_points.remember(fact.id, fact.sequence)
+            self.points_position = max(self.points_position, fact.sequence)
         self._see(fact.occurred_at)
         self.totals["all"] = self.totals.get("all", 0) + fact.points
         for kind in sorted(catalogue.period_kinds()):
@@ -188,7 +207,7 @@ class EmployeeBadges:
         and never granted again automatically. Revoking twice changes nothing."""
         award = self.awards.get(f"{badge_id}:{tier}")
         if award is None:
-            raise NotFound(f"no award {award_id(self.employee_id, badge_id, tier)!r}", "award_id")
+            raise NotFound(f"no award {badge_id}:{tier} for this employee", "award_id")
         if award.status == REVOKED and award.revoked_by == BY_ADMIN:
             return award
         award.status = REVOKED
@@ -233,9 +252,10 @@ class EmployeeBadges:
         return found
 
     def message(self, award: Award) -> dict[str, Any]:
-        """The `cercle.badges.v1` message announcing the award's current status."""
+        """The `cercle.badges.v1` message announcing the award's current status (its `id`
+        is the award's key; the service layer puts the public id in its place)."""
         return {
-            "id": award_id(self.employee_id, award.badge_id, award.tier),
+            "id": award_key(self.employee_id, award.badge_id, award.tier),
             "employee_id": self.employee_id,
             "badge_id": award.badge_id,
             "tier": award.tier,
@@ -354,7 +374,8 @@ class EmployeeBadges:
             "employee_id": self.employee_id,
             "event_position": self.event_position,
             "points_position": self.points_position,
-            "points_ids_at_position": list(self.points_ids_at_position),
+            "applied_events": self.applied_events.to_document(),
+            "applied_points": self.applied_points.to_document(),
             "reversals_applied": list(self.reversals_applied),
             "as_of": _iso(self.as_of) if self.as_of else None,
             "matches": {
@@ -379,12 +400,27 @@ class EmployeeBadges:
 
     @classmethod
     def from_document(cls, body: Mapping[str, Any]) -> EmployeeBadges:
-        """The inverse of `to_document`."""
+        """The inverse of `to_document` (and of its older form, which kept positions
+        only: everything up to them counts as applied)."""
+        event_position = body.get("event_position", -1)
+        points_position = body.get("points_position", -1)
+        if "applied_events" in body:
+            applied_events = AppliedFacts.from_document(body["applied_events"])
+        else:
+            applied_events = AppliedFacts(forgotten_up_to=event_position)
+        if "applied_points" in body:
+            applied_points = AppliedFacts.from_document(body["applied_points"])
+        else:
+            applied_points = AppliedFacts(
+                recent={entry: points_position for entry in body.get("points_ids_at_position", [])},
+                forgotten_up_to=points_position - 1,
+            )
         return cls(
             employee_id=body["employee_id"],
-            event_position=body.get("event_position", -1),
-            points_position=body.get("points_position", -1),
-            points_ids_at_position=list(body.get("points_ids_at_position", [])),
+            event_position=event_position,
+            points_position=points_position,
+            applied_events=applied_events,
+            applied_points=applied_points,
             reversals_applied=list(body.get("reversals_applied", [])),
             as_of=_instant(body.get("as_of")),
             matches={
@@ -406,6 +442,20 @@ class EmployeeBadges:
             settled=list(body.get("settled", [])),
             outbox=[dict(entry) for entry in body.get("outbox", [])],
         )
+
+
+def _check_placeable(instant: datetime, time_zone: str) -> None:
+    """Refuse an instant whose day, week or month in the organisation's time zone does not
+    exist (the calendar stops at years 1 and 9999): refused alone, as bad data, rather
+    than failing the other facts written with it."""
+    try:
+        for kind in ("day", "week", "month"):
+            period_index(kind, local_period_key(kind, instant, time_zone))
+    except (OverflowError, ValueError) as error:
+        raise ValidationError(
+            f"cannot be placed in the organisation's calendar ({time_zone}): {error}",
+            "occurred_at",
+        ) from error
 
 
 def _award_document(award: Award) -> dict[str, Any]:

@@ -13,7 +13,9 @@ from tests.integration.badges.conftest import (
     wait_until,
 )
 
-AWARD = "{}:first-share:standard"
+
+def first_share_award(components, employee_id: str) -> str:
+    return components.service.award_id(employee_id, "first-share", "standard")
 
 
 def send(producer, topic: str, key: str, value: bytes | None) -> None:
@@ -44,7 +46,7 @@ def test_first_share_is_awarded_once_despite_duplicates_and_announced(
     messages = [m for m in badge_messages(records, employee_id) if m["badge_id"] == "first-share"]
     assert messages == [
         {
-            "id": AWARD.format(employee_id),
+            "id": first_share_award(components, employee_id),
             "employee_id": employee_id,
             "badge_id": "first-share",
             "tier": "standard",
@@ -54,7 +56,7 @@ def test_first_share_is_awarded_once_despite_duplicates_and_announced(
             "reason": None,
         }
     ]
-    projection = components.service.awards.get(AWARD.format(employee_id))
+    projection = components.service.awards.get(first_share_award(components, employee_id))
     assert (projection["status"], projection["evidence"]) == ("awarded", [share.id])
     state, _ = components.service.states.load(employee_id)
     assert state.outbox == []
@@ -76,9 +78,12 @@ def test_share_deleted_revokes_the_award_through_the_broker(
             lambda r: r.key == employee_id.encode() and b'"revoked"' in (r.value or b"")
         )
     revoked = [m for m in badge_messages(records, employee_id) if m["status"] == "revoked"]
-    assert revoked[0]["id"] == AWARD.format(employee_id)
+    assert revoked[0]["id"] == first_share_award(components, employee_id)
     assert revoked[0]["reason"] == f"evidence reversed by share.deleted {deleted.id}"
-    assert components.service.awards.get(AWARD.format(employee_id))["status"] == "revoked"
+    assert (
+        components.service.awards.get(first_share_award(components, employee_id))["status"]
+        == "revoked"
+    )
 
 
 def test_points_ledger_entries_reach_milestones_and_duplicates_count_once(
@@ -183,14 +188,107 @@ def test_a_directory_tombstone_erases_the_employee(settings, components, produce
         send(producer, EMPLOYEES, employee_id, json.dumps(snapshot).encode())
         send(producer, EVENTS, employee_id, envelope(employee_id, 1, content_id="c").to_json())
         producer.flush()
-        wait_until(lambda: components.service.awards.get(AWARD.format(employee_id)))
+        wait_until(
+            lambda: components.service.awards.get(first_share_award(components, employee_id))
+        )
         entry = wait_until(lambda: components.service.directory.entries([employee_id]))
         assert entry[employee_id]["team"] == "t-blue"
         send(producer, EMPLOYEES, employee_id, None)
         producer.flush()
         wait_until(
-            lambda: components.service.awards.get(AWARD.format(employee_id)) is None,
+            lambda: components.service.awards.get(first_share_award(components, employee_id))
+            is None,
             what="awards erased",
         )
     assert components.service.states.load(employee_id)[1] is None
     assert components.service.directory.entries([employee_id]) == {}
+
+
+def test_events_are_applied_once_by_id_whatever_their_sequence(
+    settings, components, producer, employee_id
+):
+    twin_a = envelope(employee_id, 5, event_id=f"{employee_id}-a", content_id="c-1")
+    twin_b = envelope(employee_id, 5, event_id=f"{employee_id}-b", content_id="c-2")
+    again_a = envelope(employee_id, 9, event_id=f"{employee_id}-a", content_id="c-1")
+    late_c = envelope(employee_id, 3, event_id=f"{employee_id}-c", content_id="c-3")
+
+    def counted() -> list[str]:
+        state, _ = components.service.states.load(employee_id)
+        return [match.event_id for match in state.matches.get("ambassador", [])]
+
+    with running_consumer(settings, components):
+        for event in (twin_a, twin_b, again_a, late_c):
+            send(producer, EVENTS, employee_id, event.to_json())
+        producer.flush()
+        # Same key, same partition: once the last is applied, the others were handled.
+        wait_until(lambda: late_c.id in counted(), what="the last event applied")
+    assert counted() == [twin_a.id, twin_b.id, late_c.id]
+
+
+def test_ledger_entries_are_applied_once_by_id_whatever_their_sequence(
+    settings, components, producer, employee_id
+):
+    def entry(event: str, sequence: int, points: int) -> bytes:
+        return json.dumps(
+            {
+                "id": f"{employee_id}-{event}:share",
+                "event_id": f"{employee_id}-{event}",
+                "employee_id": employee_id,
+                "points": points,
+                "occurred_at": "2026-11-02T09:00:00Z",
+                "sequence": sequence,
+                "reverses": None,
+            }
+        ).encode()
+
+    with running_consumer(settings, components):
+        # x twice (under two sequences), y beside x, z late with a lower sequence, then a
+        # last entry of 0 points to know that everything before it was handled.
+        for event, sequence, points in (
+            ("x", 5, 40),
+            ("y", 5, 30),
+            ("x", 8, 40),
+            ("z", 2, 50),
+            ("last", 20, 0),
+        ):
+            send(producer, POINTS, employee_id, entry(event, sequence, points))
+        producer.flush()
+        wait_until(
+            lambda: components.service.states.load(employee_id)[0].points_position == 20,
+            what="the last entry applied",
+        )
+    state, _ = components.service.states.load(employee_id)
+    assert state.totals["all"] == 40 + 30 + 50
+
+
+def test_a_bad_instant_is_dead_lettered_alone_and_its_batch_siblings_count(
+    settings, components, producer, employee_id, watch
+):
+    group = f"it-mixed-{employee_id}"
+    start_group_at_end(settings, group, (EVENTS, POINTS, EMPLOYEES))
+    dead = watch(DEADLETTER)
+    past_calendar = envelope(employee_id, 2, occurred_at="9999-12-31T23:30:00Z", content_id="c-2")
+    overflowing = envelope(employee_id, 3, content_id="c-3").to_dict()
+    overflowing["occurred_at"] = "0001-01-01T00:00:00+14:00"
+    # Sent before the consumer starts, so that its first poll takes them as one batch.
+    send(producer, EVENTS, employee_id, envelope(employee_id, 1, content_id="c-1").to_json())
+    send(producer, EVENTS, employee_id, past_calendar.to_json())
+    send(producer, EVENTS, employee_id, json.dumps(overflowing).encode())
+    send(producer, EVENTS, employee_id, envelope(employee_id, 4, content_id="c-4").to_json())
+    producer.flush()
+    with running_consumer(settings, components, group=group):
+        wait_until(
+            lambda: components.service.states.load(employee_id)[0].event_position == 4,
+            what="the valid events applied",
+        )
+        dead.wait_for(lambda r: r.key == employee_id.encode())
+        records = dead.collect(2.0)
+    state, _ = components.service.states.load(employee_id)
+    assert [m.event_id for m in state.matches["ambassador"]] == [
+        f"{employee_id}-ev-1",
+        f"{employee_id}-ev-4",
+    ]
+    assert "first-share:standard" in state.awards
+    mine = [r for r in records if r.key == employee_id.encode()]
+    assert sorted(json.loads(r.value)["sequence"] for r in mine) == [2, 3]
+    assert {dict(r.headers)["cercle.field"] for r in mine} == {b"occurred_at"}

@@ -46,6 +46,10 @@ def share(employee_id: str, sequence: int, day: int = 2, content: str | None = N
     )
 
 
+def first_share(service, employee_id: str) -> str:
+    return service.award_id(employee_id, "first-share", "standard")
+
+
 def admin(settings) -> dict[str, str]:
     return {"Authorization": f"Bearer {settings.admin_token}"}
 
@@ -80,7 +84,7 @@ def test_employee_badges_show_awards_and_progress(client, service, employee_id, 
     assert body["employee_id"] == employee_id
     first = next(a for a in body["awards"] if a["badge_id"] == "first-share")
     assert first == {
-        "id": f"{employee_id}:first-share:standard",
+        "id": first_share(service, employee_id),
         "badge_id": "first-share",
         "tier": "standard",
         "status": "awarded",
@@ -89,7 +93,7 @@ def test_employee_badges_show_awards_and_progress(client, service, employee_id, 
         "reason": None,
         "evidence": [f"{employee_id}-ev-1"],
         "assertion_url": (
-            f"{settings.public_base_url}/ob/assertions/{employee_id}:first-share:standard"
+            f"{settings.public_base_url}/ob/assertions/{first_share(service, employee_id)}"
         ),
     }
     progress = {p["badge_id"]: p for p in body["progress"]}
@@ -103,19 +107,97 @@ def test_employee_badges_show_awards_and_progress(client, service, employee_id, 
     assert unknown["awards"] == [] and len(unknown["progress"]) == len(body["progress"])
 
 
+def visibility(service, employee_id: str, value: str, pseudonym: str | None = None) -> None:
+    service.directory.apply_snapshot(
+        {"employee_id": employee_id, "visibility": value, "pseudonym": pseudonym, "version": 1}
+    )
+
+
+def all_holders(client, first: int) -> tuple[list[dict], list[dict]]:
+    """Every holder of first-share, page after page, and the pages' `page_info`."""
+    holders: list[dict] = []
+    infos: list[dict] = []
+    after = ""
+    while True:
+        page = client.get(f"/v1/badges/first-share/holders?first={first}&after={after}")
+        assert page.status_code == 200, page.get_json()
+        holders += page.get_json()["holders"]
+        infos.append(page.get_json()["page_info"])
+        if not infos[-1]["has_next_page"]:
+            return holders, infos
+        after = infos[-1]["end_cursor"]
+
+
 def test_holders_are_paged_by_cursor_and_hidden_employees_left_out(client, service):
-    ids = [f"h-{n}" for n in range(3)]
+    ids = [f"h-{n}" for n in range(6)]
     for number, employee in enumerate(ids):
         service.apply_facts(employee, [share(employee, number + 1)])
-    service.directory.apply_snapshot({"employee_id": "h-1", "visibility": "hidden", "version": 1})
-    page = client.get("/v1/badges/first-share/holders?first=1").get_json()
-    assert [h["employee_id"] for h in page["holders"]] == ["h-0"]
-    assert page["page_info"] == {"has_next_page": True, "end_cursor": "h-0:first-share:standard"}
-    rest = client.get(
-        "/v1/badges/first-share/holders?first=5&after=h-0:first-share:standard"
-    ).get_json()
-    assert [h["employee_id"] for h in rest["holders"]] == ["h-2"]
-    assert rest["page_info"]["has_next_page"] is False
+    for employee in ids[:4]:
+        visibility(service, employee, "visible")
+    visibility(service, "h-4", "hidden")  # h-5: not in the directory copy yet
+    holders, infos = all_holders(client, 1)
+    assert sorted(h["employee_id"] for h in holders) == ["h-0", "h-1", "h-2", "h-3"]
+    assert [len(info["end_cursor"]) > 0 for info in infos] == [True] * len(infos)
+    assert len(infos) == 4  # full pages: the hidden ones are skipped, not left as holes
+    holders_by_five, _ = all_holders(client, 5)
+    assert holders_by_five == holders
+    for holder in holders:
+        assert holder["award_id"] == first_share(service, holder["employee_id"])
+
+
+def test_pseudonymous_holders_appear_by_pseudonym_only(client, service, employee_id):
+    service.apply_facts(employee_id, [share(employee_id, 1)])
+    visibility(service, employee_id, "pseudonym", "Blue Fox")
+    holders, infos = all_holders(client, 100)
+    award = first_share(service, employee_id)
+    assert holders == [
+        {
+            "award_id": None,
+            "employee_id": None,
+            "tier": "standard",
+            "awarded_at": "2026-11-02T00:00:00Z",
+            "visibility": "pseudonym",
+            "pseudonym": "Blue Fox",
+        }
+    ]
+    # Nothing in the answer ties the pseudonym to the employee or opens their assertion.
+    for text in (employee_id, award):
+        assert text not in client.get("/v1/badges/first-share/holders").get_data(as_text=True)
+    assert infos[-1]["end_cursor"] not in (None, award)
+
+
+def test_an_altered_or_unknown_holders_cursor_is_a_4xx_naming_after(client, service):
+    for number, employee in enumerate(["k-0", "k-1"]):
+        service.apply_facts(employee, [share(employee, number + 1)])
+        visibility(service, employee, "visible")
+    cursor = client.get("/v1/badges/first-share/holders?first=1").get_json()["page_info"][
+        "end_cursor"
+    ]
+    for after in (
+        "k-0",
+        first_share(service, "k-0"),
+        cursor[:-4] + ("AAAA" if not cursor.endswith("AAAA") else "BBBB"),
+    ):
+        response = client.get(f"/v1/badges/first-share/holders?after={after}")
+        assert response.status_code == 422, after
+        assert response.get_json()["error"]["field"] == "after"
+    other_badge = client.get(f"/v1/badges/first-linkedin-share/holders?after={cursor}")
+    assert (other_badge.status_code, other_badge.get_json()["error"]["field"]) == (422, "after")
+
+
+def test_a_hidden_employees_award_is_not_enumerable_but_verifies_by_its_url(
+    client, service, employee_id
+):
+    service.apply_facts(employee_id, [share(employee_id, 1)])
+    visibility(service, employee_id, "hidden")
+    award = first_share(service, employee_id)
+    holders, _ = all_holders(client, 100)
+    assert award not in {h["award_id"] for h in holders}
+    guessed = client.get(f"/ob/assertions/{employee_id}:first-share:standard")
+    assert guessed.status_code == 404
+    shared = client.get(f"/ob/assertions/{award}")
+    assert shared.status_code == 200
+    assert shared.get_json()["id"].endswith(f"/ob/assertions/{award}")
 
 
 @pytest.mark.parametrize(
@@ -140,14 +222,14 @@ def test_admin_revocation_needs_the_admin_token_and_a_reason(
     client, service, employee_id, settings, watch
 ):
     service.apply_facts(employee_id, [share(employee_id, 1)])
-    url = f"/v1/admin/awards/{employee_id}:first-share:standard/revoke"
+    url = f"/v1/admin/awards/{first_share(service, employee_id)}/revoke"
     assert client.post(url, json={"reason": "x"}).status_code == 401
     wrong = {"Authorization": "Bearer not-the-token"}
     assert client.post(url, json={"reason": "x"}, headers=wrong).status_code == 401
     missing = client.post(url, json={}, headers=admin(settings))
     assert (missing.status_code, missing.get_json()["error"]["field"]) == (422, "reason")
     unknown = client.post(
-        f"/v1/admin/awards/{employee_id}:ambassador:gold/revoke",
+        f"/v1/admin/awards/{service.award_id(employee_id, 'ambassador', 'gold')}/revoke",
         json={"reason": "x"},
         headers=admin(settings),
     )
@@ -167,7 +249,7 @@ def test_admin_revocation_needs_the_admin_token_and_a_reason(
     assert statuses == {"first-share": "revoked", "first-linkedin-share": "awarded"}
     holders = client.get("/v1/badges/first-share/holders?first=100").get_json()["holders"]
     assert employee_id not in [h["employee_id"] for h in holders]
-    gone = client.get(f"/ob/assertions/{employee_id}:first-share:standard")
+    gone = client.get(f"/ob/assertions/{first_share(service, employee_id)}")
     assert gone.status_code == 410
     assert (gone.get_json()["revoked"], gone.get_json()["revocationReason"]) == (
         True,
@@ -186,7 +268,7 @@ def test_open_badges_documents_are_served_as_json_ld_with_absolute_urls(
     assert badge_class["name"] == "Ambassadeur (gold)"
     image = client.get("/ob/badges/ambassador/gold/image.svg")
     assert image.content_type == "image/svg+xml" and b"<svg" in image.data
-    assertion = client.get(f"/ob/assertions/{employee_id}:first-share:standard").get_json()
+    assertion = client.get(f"/ob/assertions/{first_share(service, employee_id)}").get_json()
     assert assertion["recipient"]["identity"].startswith("sha256$")
     assert assertion["badge"] == f"{settings.public_base_url}/ob/badges/first-share/standard"
 
@@ -195,7 +277,7 @@ def test_open_badges_3_credential_is_a_jwt_verified_by_the_published_key(
     client, service, employee_id, settings
 ):
     service.apply_facts(employee_id, [share(employee_id, 1)])
-    award = f"{employee_id}:first-share:standard"
+    award = first_share(service, employee_id)
     response = client.get(f"/ob/v3/credentials/{award}")
     assert response.content_type == "application/vc+jwt"
     token = response.get_data(as_text=True)

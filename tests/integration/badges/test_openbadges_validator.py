@@ -106,8 +106,10 @@ def award_first_shares(app: Flask, employee_id: str, count: int) -> None:
 def test_hosted_assertions_are_valid_for_the_official_validator(validator, badges_url, employee_id):
     base, app = badges_url
     award_first_shares(app, employee_id, 5)
-    for award in ("first-share:standard", "ambassador:bronze"):
-        report = verify(validator, f"{base}/ob/assertions/{employee_id}:{award}", EMAIL)
+    service = app.extensions["badges"]._service
+    for badge, tier in (("first-share", "standard"), ("ambassador", "bronze")):
+        award = service.award_id(employee_id, badge, tier)
+        report = verify(validator, f"{base}/ob/assertions/{award}", EMAIL)
         assert report["valid"] is True, report["messages"]
         assert (report["errorCount"], report["openBadgesVersion"]) == (0, "2.0")
 
@@ -115,9 +117,8 @@ def test_hosted_assertions_are_valid_for_the_official_validator(validator, badge
 def test_the_validator_refuses_another_recipient(validator, badges_url, employee_id):
     base, app = badges_url
     award_first_shares(app, employee_id, 1)
-    report = verify(
-        validator, f"{base}/ob/assertions/{employee_id}:first-share:standard", "eve@cercle.test"
-    )
+    award = app.extensions["badges"]._service.award_id(employee_id, "first-share", "standard")
+    report = verify(validator, f"{base}/ob/assertions/{award}", "eve@cercle.test")
     assert report["valid"] is False
     assert any(m["name"] == "VERIFY_RECIPIENT_IDENTIFIER" for m in report["messages"])
 
@@ -125,7 +126,7 @@ def test_the_validator_refuses_another_recipient(validator, badges_url, employee
 def test_a_revoked_assertion_is_reported_revoked(validator, badges_url, employee_id, settings):
     base, app = badges_url
     award_first_shares(app, employee_id, 1)
-    award = f"{employee_id}:first-share:standard"
+    award = app.extensions["badges"]._service.award_id(employee_id, "first-share", "standard")
     response = app.test_client().post(
         f"/v1/admin/awards/{award}/revoke",
         json={"reason": "shared off-charter"},

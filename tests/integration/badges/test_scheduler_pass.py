@@ -107,7 +107,7 @@ def test_challenge_winners_are_fixed_at_the_end_once(service, watch):
     assert (award.status, award.awarded_at) == ("awarded", datetime(2026, 11, 10, tzinfo=UTC))
     assert "sprint:standard" not in loser.awards
     messages = badge_messages(badges.wait_for(lambda r: r.key == who["b"].encode()), who["b"])
-    assert messages[0]["id"] == f"{who['b']}:sprint:standard"
+    assert messages[0]["id"] == service.award_id(who["b"], "sprint", "standard")
 
     # A late event inside the window and another pass: the result stands.
     service.apply_facts(who["a"], [log.share(who["a"], 6)])
@@ -161,11 +161,11 @@ def test_the_pass_publishes_an_outbox_a_crash_left_behind(service, watch):
     state.record_event(log.share(employee, 16), service.catalogue, service.time_zone)
     state.record_event(log.share(employee, 23), service.catalogue, service.time_zone)
     assert service.states.save(state, version)
-    assert service.awards.get(f"{employee}:weekly:bronze") is None
+    assert service.awards.get(service.award_id(employee, "weekly", "bronze")) is None
 
     badges = watch(BADGES)
     evaluation_pass(service, datetime(2026, 11, 12, tzinfo=UTC))
-    assert service.awards.get(f"{employee}:weekly:bronze")["status"] == "awarded"
+    assert service.awards.get(service.award_id(employee, "weekly", "bronze"))["status"] == "awarded"
     assert service.states.load(employee)[0].outbox == []
     messages = badge_messages(badges.wait_for(lambda r: r.key == employee.encode()), employee)
-    assert [m["id"] for m in messages] == [f"{employee}:weekly:bronze"]
+    assert [m["id"] for m in messages] == [service.award_id(employee, "weekly", "bronze")]

@@ -16,10 +16,17 @@ from cercle_common.errors import InfrastructureError
 from cercle_common.messaging import Record
 from cercle_common.topics import EMPLOYEES, EVENTS, POINTS
 from services.badges.consumer import BadgesHandler
-from services.badges.domain.model import EmployeeBadges
+from services.badges.domain.model import EmployeeBadges, public_award_id
 from services.badges.handlers import BadgeService
 
 TZ = "Europe/Paris"
+SECRET = "test-badge-secret"
+
+
+def aid(key: str) -> str:
+    """The public id of the award `<employee>:<badge>:<tier>`."""
+    employee_id, badge_id, tier = key.split(":")
+    return public_award_id(SECRET, employee_id, badge_id, tier)
 
 
 class FakeStates:
@@ -78,6 +85,9 @@ class FakeAwards:
         if self.rows.get(message["id"], {}).get("revision", 0) < revision:
             self.rows[message["id"]] = {**message, "revision": revision}
 
+    def get(self, award_id: str) -> dict[str, Any] | None:
+        return self.rows.get(award_id)
+
     def delete_employee(self, employee_id: str) -> None:
         self.rows = {k: v for k, v in self.rows.items() if v["employee_id"] != employee_id}
 
@@ -131,6 +141,7 @@ def service(catalogue) -> BadgeService:
         publisher=FakePublisher(),
         directory=FakeDirectory(),
         results=FakeResults(),
+        award_secret=SECRET,
     )
 
 
@@ -149,8 +160,8 @@ def test_an_outage_after_the_write_publishes_once_on_redelivery(service, facts):
     service.publisher.down = False
     service.apply_facts("e-1", [share])  # the loop retries the same batch
     service.apply_facts("e-1", [share])  # and a later redelivery
-    assert sent_ids(service) == [("e-1:first-share:standard", "awarded")]
-    assert service.awards.rows["e-1:first-share:standard"]["status"] == "awarded"
+    assert sent_ids(service) == [(aid("e-1:first-share:standard"), "awarded")]
+    assert service.awards.rows[aid("e-1:first-share:standard")]["status"] == "awarded"
     assert service.states.load("e-1")[0].outbox == []
 
 
@@ -160,7 +171,7 @@ def test_a_concurrent_write_is_retried_and_the_fact_applied_once(service, facts)
     service.apply_facts("e-1", [facts.event("2026-11-02T10:00:00Z", content_id="c-2")])
     state, _ = service.states.load("e-1")
     assert len(state.matches["ambassador"]) == 2
-    assert sent_ids(service).count(("e-1:ambassador:bronze", "awarded")) == 1
+    assert sent_ids(service).count((aid("e-1:ambassador:bronze"), "awarded")) == 1
 
 
 def test_challenge_settlement_interrupted_resumes_without_doubling(service, facts, catalogue):
@@ -179,18 +190,18 @@ def test_challenge_settlement_interrupted_resumes_without_doubling(service, fact
     service.publisher.down = False
     assert service.settle_due_challenges(after_end) == ["sprint", "team-week"]
     assert service.settle_due_challenges(after_end) == []
-    assert sorted(sent_ids(service)).count(("a:sprint:standard", "awarded")) == 1
-    assert sorted(sent_ids(service)).count(("b:sprint:standard", "awarded")) == 1
+    assert sorted(sent_ids(service)).count((aid("a:sprint:standard"), "awarded")) == 1
+    assert sorted(sent_ids(service)).count((aid("b:sprint:standard"), "awarded")) == 1
 
 
 def test_admin_revocation_is_published_and_projected(service, facts):
     service.apply_facts("e-1", [facts.event("2026-11-02T09:00:00Z", content_id="c-1")])
-    award = service.revoke("e-1:first-share:standard", "off-charter", datetime.now(UTC))
+    award = service.revoke(aid("e-1:first-share:standard"), "off-charter", datetime.now(UTC))
     assert award.status == "revoked"
-    assert sent_ids(service)[-1] == ("e-1:first-share:standard", "revoked")
-    assert service.awards.rows["e-1:first-share:standard"]["reason"] == "off-charter"
+    assert sent_ids(service)[-1] == (aid("e-1:first-share:standard"), "revoked")
+    assert service.awards.rows[aid("e-1:first-share:standard")]["reason"] == "off-charter"
     # Twice: nothing more is published.
-    service.revoke("e-1:first-share:standard", "off-charter", datetime.now(UTC))
+    service.revoke(aid("e-1:first-share:standard"), "off-charter", datetime.now(UTC))
     assert len(sent_ids(service)) == 2
 
 
@@ -227,8 +238,8 @@ def test_the_batch_handler_refuses_bad_records_and_applies_the_rest(service):
         (2, "ValidationError"),
     ]
     assert sent_ids(service) == [
-        ("e-1:first-share:standard", "awarded"),
-        ("e-2:first-share:standard", "awarded"),
+        (aid("e-1:first-share:standard"), "awarded"),
+        (aid("e-2:first-share:standard"), "awarded"),
     ]
 
 
@@ -247,3 +258,60 @@ def test_an_outage_is_raised_for_the_loop_to_retry(service):
     service.publisher.down = True
     with pytest.raises(InfrastructureError):
         BadgesHandler(service)([record(EVENTS, "e-1", shared("e-1", 1))])
+
+
+# -- one bad fact never takes its valid siblings with it ---------------------------------
+
+
+def published_at(event_id: str, sequence: int, occurred_at: str, content_id: str) -> bytes:
+    body = Envelope(
+        id=event_id,
+        type="content.shared",
+        occurred_at=datetime(2026, 11, 2, 9, tzinfo=UTC),
+        employee_id="e-1",
+        data={"content_id": content_id},
+        sequence=sequence,
+    ).to_dict()
+    body["occurred_at"] = occurred_at
+    return json.dumps(body).encode()
+
+
+def test_a_bad_instant_in_a_batch_refuses_only_its_own_record(service):
+    batch = [
+        record(EVENTS, "e-1", published_at("ev-1", 1, "2026-11-02T09:00:00Z", "c-1"), 0),
+        record(EVENTS, "e-1", published_at("ev-2", 2, "9999-12-31T23:30:00Z", "c-2"), 1),
+        record(EVENTS, "e-1", published_at("ev-3", 3, "0001-01-01T00:00:00+14:00", "c-3"), 2),
+        record(EVENTS, "e-1", published_at("ev-4", 4, "2026-11-03T09:00:00Z", "c-4"), 3),
+    ]
+    rejected = BadgesHandler(service)(batch)
+    assert sorted((r.record.offset, getattr(r.error, "field", None)) for r in rejected) == [
+        (1, "occurred_at"),
+        (2, "occurred_at"),
+    ]
+    state, _ = service.states.load("e-1")
+    assert [m.event_id for m in state.matches["ambassador"]] == ["ev-1", "ev-4"]
+    assert (aid("e-1:first-share:standard"), "awarded") in sent_ids(service)
+
+
+def test_a_bad_ledger_instant_refuses_only_its_own_entry(service):
+    def entry(entry_id: str, sequence: int, occurred_at: str) -> bytes:
+        return json.dumps(
+            {
+                "id": f"{entry_id}:share",
+                "event_id": entry_id,
+                "employee_id": "e-1",
+                "points": 60,
+                "occurred_at": occurred_at,
+                "sequence": sequence,
+            }
+        ).encode()
+
+    rejected = BadgesHandler(service)(
+        [
+            record(POINTS, "e-1", entry("ev-1", 1, "2026-11-02T09:00:00Z"), 0),
+            record(POINTS, "e-1", entry("ev-2", 2, "9999-12-31T23:30:00Z"), 1),
+            record(POINTS, "e-1", entry("ev-3", 3, "2026-11-02T10:00:00Z"), 2),
+        ]
+    )
+    assert [r.record.offset for r in rejected] == [1]
+    assert service.states.load("e-1")[0].totals["all"] == 120
