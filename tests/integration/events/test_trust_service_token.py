@@ -1,0 +1,123 @@
+"""The service token: the events, points and badges APIs answer only Cercle's own
+components (gateway, internal tools), except health, metrics and Open Badges hosted
+verification, which stay public."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import mongoengine
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from cercle_common.settings import Settings
+from services.badges.app import create_app as create_badges_app
+from services.points.app import create_app as create_points_app
+
+POINTS_ALIAS = "points-api"
+
+
+@pytest.fixture
+def points_app(settings: Settings) -> Iterator[Flask]:
+    yield create_points_app(settings)
+    mongoengine.disconnect(alias=POINTS_ALIAS)
+
+
+@pytest.fixture
+def badges_app(settings: Settings) -> Iterator[Flask]:
+    made = create_badges_app(settings, email_of=lambda employee_id: "ann@example.org")
+    yield made
+    made.extensions["badges"].close()
+
+
+def _refused_for_want_of_a_token(response) -> bool:
+    return response.status_code == 401 and response.json["error"]["field"] == "Authorization"
+
+
+@pytest.mark.parametrize("header", [None, "Bearer not-the-token", "Basic c2VydmljZQ==", "Bearer "])
+def test_events_api_refuses_directory_writes_erasure_events_and_reads_without_the_token(
+    app: Flask, client: FlaskClient, new_employee, make_share, header: str | None
+) -> None:
+    employee = new_employee()  # `client` presents the token
+    anonymous = app.test_client()
+    headers = {"Authorization": header} if header is not None else {}
+    record = {"display_name": "Mallory", "email": "m@example.org", "team": "growth"}
+    calls = [
+        anonymous.put(f"/v1/employees/{employee}", json=record, headers=headers),
+        anonymous.put("/v1/employees/intruder", json=record, headers=headers),
+        anonymous.delete(f"/v1/employees/{employee}", headers=headers),
+        anonymous.post("/v1/events", json=make_share(employee), headers=headers),
+        anonymous.post(
+            "/v1/events:batch", json={"events": [make_share(employee)]}, headers=headers
+        ),
+        anonymous.get(f"/v1/employees?ids={employee}", headers=headers),
+        anonymous.get(f"/v1/employees/{employee}", headers=headers),
+        anonymous.get("/v1/surveys/s/enps", headers=headers),
+        anonymous.get("/v1/admin/catalogue/courses", headers=headers),
+    ]
+    assert [c.status_code for c in calls] == [401] * len(calls)
+    assert all(_refused_for_want_of_a_token(c) for c in calls)
+    # Nothing was written nor erased.
+    assert client.get(f"/v1/employees/{employee}").json["display_name"] == "Ann Lee"
+    assert client.get("/v1/employees/intruder").status_code == 404
+
+
+def test_events_api_takes_the_service_or_the_admin_token(
+    app: Flask, settings: Settings, new_employee, make_share
+) -> None:
+    employee = new_employee()
+    caller = app.test_client()
+    for token in (settings.service_token, settings.admin_token):
+        answer = caller.post(
+            "/v1/events", json=make_share(employee), headers={"Authorization": f"Bearer {token}"}
+        )
+        assert answer.status_code == 201, answer.json
+
+
+def test_points_api_refuses_private_reads_without_the_token(
+    points_app: Flask, settings: Settings
+) -> None:
+    anonymous = points_app.test_client()
+    paths = [
+        "/v1/employees/e-1/points",
+        "/v1/employees/e-1/ledger",
+        "/v1/leaderboards/employees?period=all",
+        "/v1/leaderboards/employees/around/e-1?period=all",
+        "/v1/leaderboards/teams?period=all",
+        "/v1/leaderboards/sites?period=all",
+    ]
+    for path in paths:
+        assert _refused_for_want_of_a_token(anonymous.get(path)), path
+    served = anonymous.get(
+        "/v1/leaderboards/employees?period=all",
+        headers={"Authorization": f"Bearer {settings.service_token}"},
+    )
+    assert served.status_code == 200
+
+
+def test_badges_api_refuses_reads_without_the_token_but_open_badges_stay_public(
+    badges_app: Flask, settings: Settings
+) -> None:
+    anonymous = badges_app.test_client()
+    for path in ("/v1/badges", "/v1/badges/first-share", "/v1/employees/e-1/badges"):
+        assert _refused_for_want_of_a_token(anonymous.get(path)), path
+    revoke = anonymous.post("/v1/admin/awards/a/revoke", json={"reason": "x"})
+    assert revoke.status_code == 401
+    served = anonymous.get(
+        "/v1/badges", headers={"Authorization": f"Bearer {settings.service_token}"}
+    )
+    assert served.status_code == 200
+    # Hosted verification: anyone holding a badge URL checks it without credentials.
+    assert anonymous.get("/ob/issuer").status_code == 200
+    assert anonymous.get("/ob/v3/jwks").status_code == 200
+    assert anonymous.get("/ob/assertions/nobody:first-share:standard").status_code == 404
+
+
+def test_health_and_metrics_stay_open_on_every_service(
+    app: Flask, points_app: Flask, badges_app: Flask
+) -> None:
+    for service in (app, points_app, badges_app):
+        anonymous = service.test_client()
+        for path in ("/healthz", "/readyz", "/metrics"):
+            assert anonymous.get(path).status_code == 200, (service.name, path)
