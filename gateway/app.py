@@ -18,6 +18,7 @@ from cercle_common.httpapi import create_base_app
 from cercle_common.settings import Settings
 from gateway.auth import TokenVerifier
 from gateway.clients import http_services
+from gateway.cors import allow_cross_origin, parse_origins
 from gateway.execution import GraphQLRuntime
 from gateway.limits import MAX_BODY_BYTES, RateLimiter, RedisRateLimiter
 from gateway.ports import Services
@@ -33,12 +34,14 @@ def create_app(
     """The gateway app. Tests may pass fake `services` and a `rate_limiter`; by default
     they are the HTTP clients of the URLs in `settings` and Redis at `settings.redis_url`."""
     settings = settings or Settings.from_env()
+    cors_origins = parse_origins(settings.gateway_cors_origins)
     services = services or http_services(settings)
     verifier = TokenVerifier.from_settings(settings)
     limiter = rate_limiter or RedisRateLimiter.from_url(
         settings.redis_url, settings.gateway_rate_limit
     )
     app = create_base_app("gateway", settings, ready_checks={}, max_body_bytes=MAX_BODY_BYTES)
+    allow_cross_origin(app, cors_origins)
     runtime = GraphQLRuntime(
         schema.graphql_schema,
         production=settings.is_production,

@@ -77,7 +77,7 @@ def test_the_limit_is_the_gateway_max_cost_setting(services: Services) -> None:
         }
     }
     eleven = ten.replace("{ leaderboard", "{ leaderboard(first: 11)")
-    refused = client.post("/graphql", json={"query": eleven}).json
+    refused: Any = client.post("/graphql", json={"query": eleven}).json
     assert refused["errors"][0]["extensions"]["cost"] == 12
     assert refused["errors"][0]["extensions"]["maxCost"] == 11
 
