@@ -109,21 +109,26 @@ class BadgeQueries:
         position = self._cursors.read(badge_id, after) if after else None
         holders: list[dict[str, Any]] = []
         has_next_page = False
-        while True:
-            rows = self._components.awards.holders(badge_id, position, limit + 1)
+        scanned = position
+        # Rows not shown are skipped; reading on until the page is full and one more holder
+        # is seen keeps pages full and `has_next_page` true only when a holder follows.
+        while not has_next_page:
+            rows = self._components.awards.holders(badge_id, scanned, limit + 1)
             directory = self._components.directory.entries([row["employee_id"] for row in rows])
             for row in rows:
+                scanned = row["_id"]
+                holder = self._holder(row, directory.get(row["employee_id"]))
+                if holder is None:
+                    if len(holders) < limit:
+                        position = scanned
+                    continue
                 if len(holders) == limit:
                     has_next_page = True
                     break
-                position = row["_id"]
-                holder = _holder(row, directory.get(row["employee_id"]))
-                if holder is not None:
-                    holders.append(holder)
-            else:
-                if len(rows) > limit:
-                    continue  # Hidden holders were skipped: read on to fill the page.
-            break
+                holders.append(holder)
+                position = scanned
+            if len(rows) <= limit:
+                break
         return {
             "badge_id": badge_id,
             "holders": holders,
@@ -132,6 +137,11 @@ class BadgeQueries:
                 "end_cursor": self._cursors.make(badge_id, position) if position else None,
             },
         }
+
+    def _holder(self, row: dict[str, Any], entry: dict[str, Any] | None) -> dict[str, Any] | None:
+        if row["_id"] != self._service.award_id(row["employee_id"], row["badge_id"], row["tier"]):
+            return None  # Projected under the former, guessable award ids.
+        return _holder_body(row, entry)
 
     # -- administrator -------------------------------------------------------------------
 
@@ -228,7 +238,7 @@ class BadgeQueries:
         return stored["identity"], stored["salt"]
 
 
-def _holder(row: dict[str, Any], entry: dict[str, Any] | None) -> dict[str, Any] | None:
+def _holder_body(row: dict[str, Any], entry: dict[str, Any] | None) -> dict[str, Any] | None:
     visibility = entry.get("visibility") if entry else None
     if visibility == "visible":
         return {

@@ -135,6 +135,17 @@ def test_holders_are_paged_by_cursor_and_hidden_employees_left_out(client, servi
     for employee in ids[:4]:
         visibility(service, employee, "visible")
     visibility(service, "h-4", "hidden")  # h-5: not in the directory copy yet
+    # A row projected under the former, guessable id scheme is not listed.
+    old_scheme = {
+        "id": "h-0:first-share:standard",
+        "employee_id": "h-0",
+        "badge_id": "first-share",
+        "tier": "standard",
+        "status": "awarded",
+        "evidence": [],
+        "reason": None,
+    }
+    service.awards.project(old_scheme, 1, datetime(2026, 11, 2, tzinfo=UTC))
     holders, infos = all_holders(client, 1)
     assert sorted(h["employee_id"] for h in holders) == ["h-0", "h-1", "h-2", "h-3"]
     assert [len(info["end_cursor"]) > 0 for info in infos] == [True] * len(infos)
