@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from cercle_common.settings import ConfigurationError as UnsafeSettings
 from cercle_common.settings import Settings
 from gateway.auth import DEV_TOKEN_TTL_S, ConfigurationError, issue_dev_token
 
@@ -30,8 +31,8 @@ def main(argv: list[str] | None = None, settings: Settings | None = None) -> int
     roles = [role for given in args.role for role in given.split(",") if role]
     try:
         token = issue_dev_token(settings or Settings.from_env(), employee, roles, args.ttl)
-    except ConfigurationError as error:
-        print(f"refused: {error.message}", file=sys.stderr)
+    except (ConfigurationError, UnsafeSettings) as error:
+        print(f"refused: {error}", file=sys.stderr)
         return 2
     print(token)
     return 0

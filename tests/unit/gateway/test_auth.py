@@ -133,6 +133,16 @@ def test_dev_tokens_are_not_issued_in_production(capsys: pytest.CaptureFixture[s
         issue_dev_token(settings, "e-1")
 
 
+def test_the_token_command_says_why_production_settings_are_refused(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CERCLE_ENV", "prod")
+    for variable in ("JWT_SECRET", "JWT_PUBLIC_KEY", "JWT_JWKS_URL", "ADMIN_TOKEN"):
+        monkeypatch.delenv(variable, raising=False)
+    assert token_main(["e-1"]) == 2
+    assert capsys.readouterr().err.startswith("refused: refusing to start with CERCLE_ENV=prod")
+
+
 def test_the_token_command_prints_a_token_the_gateway_accepts(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
