@@ -17,7 +17,9 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STACK_CONFIG_DIR = REPO_ROOT / "stack"
 
-INSTANCE_NAMES = ("dev", "test")
+# dev: `make run`; test: `make test`; bench: `make bench`; chaos: `make chaos`. Each has its
+# own ports and data, so that benchmarks and fault injection never touch what `make run` shows.
+INSTANCE_NAMES = ("dev", "test", "bench", "chaos")
 FERRETDB_VERSION = "v1.24.2"
 FERRETDB_MODULE = "github.com/FerretDB/FerretDB"
 
@@ -50,6 +52,12 @@ DEFAULT_PORTS: dict[str, Ports] = {
     "dev": Ports(kafka=9092, kafka_controller=9093, mongo=27017, ferretdb_debug=8088, redis=6379),
     "test": Ports(
         kafka=19092, kafka_controller=19093, mongo=27117, ferretdb_debug=18088, redis=16379
+    ),
+    "bench": Ports(
+        kafka=29092, kafka_controller=29093, mongo=27217, ferretdb_debug=28088, redis=26379
+    ),
+    "chaos": Ports(
+        kafka=39092, kafka_controller=39093, mongo=27317, ferretdb_debug=38088, redis=36379
     ),
 }
 

@@ -11,6 +11,7 @@ Every step is skipped when its result is already there, so running it again is c
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -42,11 +43,16 @@ class InstallError(Exception):
 
 
 def install(config: StackConfig, say: Say = print) -> None:
-    """Make sure everything the stack needs is installed (idempotent)."""
+    """Make sure everything the stack needs is installed (idempotent). Two instances
+    started at once (`make test` beside `make bench`) take turns: the second one waits for
+    the first one's build instead of building into the same files."""
     started = time.monotonic()
-    install_debian_packages(say)
-    install_kafka(config, say)
-    install_ferretdb(config, say)
+    config.cache_dir.mkdir(parents=True, exist_ok=True)
+    with (config.cache_dir / "install.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        install_debian_packages(say)
+        install_kafka(config, say)
+        install_ferretdb(config, say)
     say(f"install: done in {time.monotonic() - started:.1f}s")
 
 

@@ -50,6 +50,16 @@ STOP_TIMEOUT = 30.0
 RUN_STOP_TIMEOUT = 90.0
 
 
+# The servers outlive the command that started them (`down` stops them by pid). Their
+# `Popen` objects are kept so that collecting them does not warn that they still run.
+_DETACHED_SERVERS: list[subprocess.Popen[bytes]] = []
+
+
+def _forget_ended_servers() -> None:
+    """Reap the servers this process started that have ended since."""
+    _DETACHED_SERVERS[:] = [popen for popen in _DETACHED_SERVERS if popen.poll() is None]
+
+
 class StackError(Exception):
     """The stack could not be started or stopped; the message says why (with log tails)."""
 
@@ -115,6 +125,7 @@ def up(config: StackConfig, *, fresh: bool = False, topics: bool = True, say: Sa
     """Install what is missing, start the servers not yet running, wait until each
     answers, write `.stack/<name>/env` and create the topics. Idempotent."""
     install(config, say)
+    _forget_ended_servers()
     if fresh:
         down(config, say=say)
         say(f"up: --fresh: wiping {config.data_dir}")
@@ -132,6 +143,7 @@ def up(config: StackConfig, *, fresh: bool = False, topics: bool = True, say: Sa
                 continue
             started[server] = _start(config, server, say)
         _wait_started(config, started, say)
+        _DETACHED_SERVERS.extend(popen for popen, _ in started.values())
     except BaseException:
         # Whatever failed (or a Ctrl-C), leave no half-started server behind.
         stop_processes([popen.pid for popen, _ in started.values()], timeout=STOP_TIMEOUT)
@@ -327,6 +339,7 @@ def down(config: StackConfig, say: Say = print) -> None:
         reap(pids)
         if killed:
             say(f"down: {', '.join(map(str, killed))} ignored SIGTERM and were killed")
+    _forget_ended_servers()
     left = instance_processes(config)
     if left:
         raise StackError(f"processes of {config.name!r} still running: {left}")
