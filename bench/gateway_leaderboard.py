@@ -191,6 +191,8 @@ def run_benchmark(
     # Tokens are signed before timing: that is the client's cost, not the gateway's.
     tokens = {c: f"Bearer {issue_dev_token(settings, c)}" for c in set(callers)}
     session = requests.Session()
+    # The points API answers Cercle's own components only (the gateway sends its own).
+    session.headers["Authorization"] = f"Bearer {settings.service_token}"
     board = f"{points_url}/v1/leaderboards/employees"
 
     def direct() -> None:

@@ -118,6 +118,8 @@ def main() -> int:
         )
         base = f"http://127.0.0.1:{port}"
         session = requests.Session()
+        # The points API answers Cercle's own components only (the gateway sends its own).
+        session.headers["Authorization"] = f"Bearer {settings.service_token}"
         deadline = time.monotonic() + 30
         while True:
             try:

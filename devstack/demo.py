@@ -1,6 +1,6 @@
 """A demo organisation, generated from a seed and loaded through the events service's API.
 
-About 300 employees in 12 teams across 4 European sites, then six weeks of activity
+About 300 employees in 12 teams across 4 European sites, then four weeks of activity
 ending now: shares of company content and the engagement they drew, completed courses,
 the social-media charter, and two eNPS pulses. Activity is heavy-tailed: a few champions
 share every other day, most employees share now and then, some never do.
@@ -33,10 +33,21 @@ from cercle_common.settings import ENVIRONMENT
 
 DEFAULT_SEED = 2026
 EMPLOYEE_COUNT = 300
-DAYS = 42
+# Within the events service's back-dating limit (EVENT_MAX_AGE_DAYS, 30 by default).
+DAYS = 28
 BATCH_SIZE = 500
 EMAIL_DOMAIN = "demo.cercle.example"
-SOURCE = "demo"
+# Each action comes from the tool the events service trusts with it, as in a real
+# deployment: shares and the charter from the employees' apps (through the gateway), what
+# a share drew from the social-network tracker, courses from the LMS, answers from the
+# survey tool.
+SOURCE_OF_TYPE = {
+    "content.shared": "gateway",
+    "charter.acknowledged": "gateway",
+    "share.engaged": "social-tracker",
+    "course.completed": "lms",
+    "survey.answered": "survey-tool",
+}
 
 Say = Callable[[str], None]
 Envelope = dict[str, Any]
@@ -143,7 +154,7 @@ CHARTER_ID = "charter-social-media"
 CHARTER_VERSION = "2026.1"
 # (survey id, day it opens, participation, mean score): the second pulse shows detractors
 # turning into promoters as the programme goes on.
-SURVEYS = (("enps-pulse-1", 8, 0.55, 6.4), ("enps-pulse-2", 36, 0.62, 7.4))
+SURVEYS = (("enps-pulse-1", 5, 0.55, 6.4), ("enps-pulse-2", 23, 0.62, 7.4))
 SURVEY_QUESTION = "q-recommend-employer"
 
 
@@ -235,7 +246,7 @@ def default_end() -> datetime:
 def build_events(
     employees: Sequence[Employee], end: datetime, seed: int = DEFAULT_SEED
 ) -> list[Envelope]:
-    """Six weeks of activity ending at `end`, as event envelopes sorted by time."""
+    """Four weeks of activity ending at `end`, as event envelopes sorted by time."""
     if end.tzinfo is None:
         raise ValueError("end must be timezone-aware")
     end = end.astimezone(UTC).replace(microsecond=0)
@@ -259,7 +270,7 @@ def _employee_events(employee: Employee, end: datetime, seed: int) -> Iterator[E
             "schema_version": 1,
             "occurred_at": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "employee_id": employee.id,
-            "source": SOURCE,
+            "source": SOURCE_OF_TYPE[kind],
             "data": data,
         }
 
@@ -347,7 +358,7 @@ def _engagements(
 
 
 class _Clock:
-    """Turns a day of the story (0 = six weeks ago, DAYS-1 = today) into a working-hours
+    """Turns a day of the story (0 = four weeks ago, DAYS-1 = today) into a working-hours
     instant, never after `end`: an instant still to come today moves to the day before."""
 
     def __init__(self, end: datetime, rng: random.Random) -> None:
@@ -386,6 +397,36 @@ def _content_tags(seed: int, content: int) -> list[str]:
     return sorted(rng.sample(TAGS, rng.randint(1, 3)))
 
 
+CONTENT_TOPICS = (
+    "Our new offices", "Meet the team", "Product launch", "Customer story", "We are hiring",
+    "Behind the scenes", "Sustainability report", "Award", "Conference talk", "Webinar",
+    "Open-source release", "Volunteering day",
+)  # fmt: skip
+
+
+def build_catalogue(seed: int = DEFAULT_SEED) -> list[tuple[str, str, dict[str, Any]]]:
+    """What an administrator puts in the catalogue before the story starts, as
+    (collection, id, body) for `PUT /v1/admin/catalogue/<collection>/<id>`: every content,
+    course and survey the demo's events name."""
+    items: list[tuple[str, str, dict[str, Any]]] = []
+    for content in range(CONTENT_COUNT):
+        topic = CONTENT_TOPICS[content % len(CONTENT_TOPICS)]
+        tags = ", ".join(_content_tags(seed, content))
+        body = {
+            "title": f"{topic} #{content // len(CONTENT_TOPICS) + 1} ({tags})",
+            "url": f"https://blog.cercle.example/content/{101 + content}",
+        }
+        items.append(("contents", f"c-{101 + content}", body))
+    for course_id, track in COURSES:
+        title = course_id.removeprefix("course-").replace("-", " ").capitalize()
+        items.append(("courses", course_id, {"title": title, "track": track}))
+    for survey_id, _opens, _participation, _mean in SURVEYS:
+        question = {"question_id": SURVEY_QUESTION, "kind": "enps"}
+        title = f"eNPS pulse {survey_id[-1]}"
+        items.append(("surveys", survey_id, {"title": title, "questions": [question]}))
+    return items
+
+
 def batches(events: Sequence[Envelope], size: int = BATCH_SIZE) -> Iterator[list[Envelope]]:
     """Consecutive slices of at most `size` events."""
     for start in range(0, len(events), size):
@@ -400,13 +441,21 @@ class DemoLoadError(Exception):
 
 
 def _admin_token() -> str:
-    # The directory is written on the internal, admin-only path (as the gateway does).
+    # The directory and the catalogue are written as an administrator (as the gateway does).
     return os.environ.get("ADMIN_TOKEN") or ENVIRONMENT["ADMIN_TOKEN"]
 
 
-def _request(method: str, url: str, body: Any = None, timeout: float = 60.0) -> Any:
+def _service_token() -> str:
+    # Actions and reads go in as Cercle's own tools do, with the service token.
+    return os.environ.get("SERVICE_TOKEN") or ENVIRONMENT["SERVICE_TOKEN"]
+
+
+def _request(
+    method: str, url: str, body: Any = None, timeout: float = 60.0, *, admin: bool = False
+) -> Any:
     data = None if body is None else json.dumps(body).encode()
-    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {_admin_token()}"}
+    token = _admin_token() if admin else _service_token()
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
     request = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
@@ -427,13 +476,20 @@ def load_demo(
     end: datetime | None = None,
     say: Say = print,
 ) -> int:
-    """Load the directory and the events through the events service, then wait (bounded)
-    until the points service's all-time leaderboard stops moving. Returns the event count."""
+    """Load the catalogue, the directory and the events through the events service, then
+    wait (bounded) until the points service's all-time leaderboard stops moving. Returns
+    the event count."""
     employees = build_directory(seed)
     events = build_events(employees, end or default_end(), seed)
+    catalogue = build_catalogue(seed)
     say(f"demo: {len(employees)} employees, {len(events)} events over {DAYS} days (seed {seed})")
+    for collection, item_id, item in catalogue:
+        url = f"{events_url}/v1/admin/catalogue/{collection}/{item_id}"
+        _request("PUT", url, item, admin=True)
+    say(f"demo: {len(catalogue)} contents, courses and surveys in the catalogue")
     for number, employee in enumerate(employees, start=1):
-        _request("PUT", f"{events_url}/v1/employees/{employee.id}", employee.directory_entry())
+        url = f"{events_url}/v1/employees/{employee.id}"
+        _request("PUT", url, employee.directory_entry(), admin=True)
         if number % 100 == 0 or number == len(employees):
             say(f"demo: {number}/{len(employees)} employees")
     sent = 0

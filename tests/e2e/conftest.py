@@ -19,9 +19,19 @@ from cercle_common.identifiers import new_ulid
 from cercle_common.settings import Settings
 from devstack.config import INSTANCE_MARKER_VARIABLE, load_config
 from devstack.processes import ProcessGroup
-from devstack.services import ServicePorts, service_env, service_table, service_urls, start_services
+from devstack.services import service_env, service_table, service_urls, start_services
+from tests.e2e.support import (
+    E2E_PORTS,
+    SOURCE_OF_TYPE,
+    catalogue_content,
+    catalogue_what_is_named,
+    put_catalogue_item,
+)
 
-E2E_PORTS = ServicePorts(api_base=18100, health_base=18200)
+# Fixed catalogue items some tests name (idempotent: created again on every run).
+E2E_CONTENTS = ("c-1", "c-77", "c-e2e")
+E2E_COURSE = ("k-ai-1", {"title": "AI at work", "track": "ai"})
+E2E_SURVEY = ("s-e2e", {"questions": [{"question_id": "nps", "kind": "enps"}]})
 
 
 @dataclass(frozen=True)
@@ -39,6 +49,11 @@ class RunningStack:
     def admin_headers(self) -> dict[str, str]:
         """What service-to-service admin calls carry."""
         return {"Authorization": f"Bearer {self.settings.admin_token}"}
+
+    @property
+    def service_headers(self) -> dict[str, str]:
+        """What the gateway and internal tools present to the services' APIs."""
+        return {"Authorization": f"Bearer {self.settings.service_token}"}
 
     def add_employee(self, prefix: str, **fields: Any) -> str:
         """A new employee in the directory (unique id, email `<id>@example.org`)."""
@@ -66,7 +81,9 @@ class RunningStack:
         return employee_id
 
     def post_event(self, employee_id: str, type_: str, data: dict[str, Any]) -> str:
-        """Record an action happening now through the events API; returns its id."""
+        """Record an action happening now through the events API, as the tool trusted with
+        it, after putting what it names in the catalogue; returns its id."""
+        catalogue_what_is_named(type_, data)
         event_id = new_ulid()
         response = requests.post(
             f"{self.events_url}/v1/events",
@@ -76,9 +93,10 @@ class RunningStack:
                 "schema_version": 1,
                 "occurred_at": format_instant(datetime.now(UTC)),
                 "employee_id": employee_id,
-                "source": "e2e",
+                "source": SOURCE_OF_TYPE[type_],
                 "data": data,
             },
+            headers=self.service_headers,
             timeout=10,
         )
         assert response.status_code == 201, response.text
@@ -99,6 +117,10 @@ def running_stack() -> Iterator[RunningStack]:
     try:
         start_services(config, group, say=lambda _: None, services=service_table(E2E_PORTS))
         urls = service_urls(E2E_PORTS)
+        for content_id in E2E_CONTENTS:
+            catalogue_content(content_id)
+        put_catalogue_item("courses", *E2E_COURSE)
+        put_catalogue_item("surveys", *E2E_SURVEY)
         yield RunningStack(
             events_url=urls["EVENTS_URL"],
             points_url=urls["POINTS_URL"],

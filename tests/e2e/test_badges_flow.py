@@ -17,7 +17,11 @@ pytestmark = pytest.mark.e2e
 
 
 def awards(stack: Any, employee_id: str) -> dict[str, dict[str, Any]]:
-    body = requests.get(f"{stack.badges_url}/v1/employees/{employee_id}/badges", timeout=10)
+    body = requests.get(
+        f"{stack.badges_url}/v1/employees/{employee_id}/badges",
+        headers=stack.service_headers,
+        timeout=10,
+    )
     assert body.status_code == 200, body.text
     # Award ids are opaque (an HMAC under the badges secret): found by badge and tier.
     return {f"{award['badge_id']}:{award['tier']}": award for award in body.json()["awards"]}
@@ -43,7 +47,10 @@ def test_first_share_earns_a_verifiable_open_badge(running_stack: Any) -> None:
     assert assertion["badge"].endswith("/ob/badges/first-share/standard")
 
     holders = requests.get(
-        f"{running_stack.badges_url}/v1/badges/first-share/holders", params={"first": 100}
+        f"{running_stack.badges_url}/v1/badges/first-share/holders",
+        params={"first": 100},
+        headers=running_stack.service_headers,
+        timeout=10,
     ).json()
     assert "holders" in holders and "page_info" in holders
 

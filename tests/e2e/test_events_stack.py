@@ -22,6 +22,7 @@ def _employee(stack) -> str:
     response = requests.put(
         f"{stack.events_url}/v1/employees/{employee}",
         json={"display_name": "Eve", "email": "eve@example.org", "team": "e2e"},
+        headers=stack.service_headers,
         timeout=10,
     )
     assert response.status_code == 201
@@ -34,6 +35,8 @@ def _share(employee: str) -> dict:
         "type": "content.shared",
         "occurred_at": datetime.now(UTC).isoformat(),
         "employee_id": employee,
+        # The tracker may report shares over HTTP and on the inbound topic alike.
+        "source": "social-tracker",
         "data": {"content_id": "c-1", "network": "linkedin", "url": "https://example.org/p"},
     }
 
@@ -47,8 +50,13 @@ def test_posted_event_is_published_once_accepted(running_stack) -> None:
     for partition in partitions:
         consumer.position(partition)
     event = _share(_employee(running_stack))
-    first = requests.post(f"{running_stack.events_url}/v1/events", json=event, timeout=10)
-    again = requests.post(f"{running_stack.events_url}/v1/events", json=event, timeout=10)
+    auth = running_stack.service_headers
+    first = requests.post(
+        f"{running_stack.events_url}/v1/events", json=event, headers=auth, timeout=10
+    )
+    again = requests.post(
+        f"{running_stack.events_url}/v1/events", json=event, headers=auth, timeout=10
+    )
     assert (first.status_code, again.status_code) == (201, 200)
     deadline = time.monotonic() + 30
     found = None
@@ -64,16 +72,19 @@ def test_posted_event_is_published_once_accepted(running_stack) -> None:
 
 def test_inbound_event_is_accepted_like_an_http_one(running_stack) -> None:
     event = _share(_employee(running_stack))
+    auth = running_stack.service_headers
     producer = make_producer(running_stack.settings)
     producer.send(INBOUND, key=event["employee_id"].encode(), value=json.dumps(event).encode())
     producer.flush()
     producer.close()
     url = f"{running_stack.events_url}/v1/events/{event['id']}"
     deadline = time.monotonic() + 30
-    response = requests.get(url, timeout=10)
+    response = requests.get(url, headers=auth, timeout=10)
     while response.status_code == 404 and time.monotonic() < deadline:
         time.sleep(0.3)
-        response = requests.get(url, timeout=10)
+        response = requests.get(url, headers=auth, timeout=10)
     assert response.status_code == 200 and response.json()["sequence"] >= 1
-    same = requests.post(f"{running_stack.events_url}/v1/events", json=event, timeout=10)
+    same = requests.post(
+        f"{running_stack.events_url}/v1/events", json=event, headers=auth, timeout=10
+    )
     assert same.status_code == 200 and same.json() == response.json()

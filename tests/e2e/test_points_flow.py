@@ -16,7 +16,11 @@ pytestmark = pytest.mark.e2e
 
 
 def points_of(stack: Any, employee_id: str) -> dict[str, Any] | None:
-    response = requests.get(f"{stack.points_url}/v1/employees/{employee_id}/points", timeout=10)
+    response = requests.get(
+        f"{stack.points_url}/v1/employees/{employee_id}/points",
+        headers=stack.service_headers,
+        timeout=10,
+    )
     return response.json() if response.status_code == 200 else None
 
 
@@ -44,6 +48,7 @@ def test_shares_become_points_ranks_and_an_explained_ledger(running_stack: Any) 
     board = requests.get(
         f"{running_stack.points_url}/v1/leaderboards/employees",
         params={"period": "all", "scope": "team", "team_id": team},
+        headers=running_stack.service_headers,
         timeout=10,
     ).json()
     assert [(e["rank"], e["employee_id"], e["points"]) for e in board["entries"]] == [
@@ -52,12 +57,15 @@ def test_shares_become_points_ranks_and_an_explained_ledger(running_stack: Any) 
     around = requests.get(
         f"{running_stack.points_url}/v1/leaderboards/employees/around/{hidden}",
         params={"period": "all", "scope": "team"},
+        headers=running_stack.service_headers,
         timeout=10,
     ).json()
     assert around["rank"] == 1 and around["points"] == 15
 
     ledger = requests.get(
-        f"{running_stack.points_url}/v1/employees/{sharer}/ledger", timeout=10
+        f"{running_stack.points_url}/v1/employees/{sharer}/ledger",
+        headers=running_stack.service_headers,
+        timeout=10,
     ).json()
     (entry,) = ledger["entries"]
     assert entry["event_id"] == share and entry["points"] == 10
@@ -72,7 +80,10 @@ def test_shares_become_points_ranks_and_an_explained_ledger(running_stack: Any) 
 
 def test_bad_leaderboard_query_names_the_field(running_stack: Any) -> None:
     response = requests.get(
-        f"{running_stack.points_url}/v1/leaderboards/employees", params={"first": 500}, timeout=10
+        f"{running_stack.points_url}/v1/leaderboards/employees",
+        params={"first": 500},
+        headers=running_stack.service_headers,
+        timeout=10,
     )
     assert response.status_code == 422
     assert response.json()["error"]["field"] == "first"

@@ -52,14 +52,18 @@ def test_a_share_posted_over_http_reaches_the_leaderboard_and_earns_first_share(
         "schema_version": 1,
         "occurred_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
         "employee_id": employee_id,
-        "source": "web",
+        "source": "gateway",
         "data": {"content_id": "c-77", "network": "linkedin", "url": "https://example.org/a"},
     }
-    posted = requests.post(f"{stack.events_url}/v1/events", json=event, timeout=10)
+    posted = requests.post(
+        f"{stack.events_url}/v1/events", json=event, headers=stack.service_headers, timeout=10
+    )
     assert posted.status_code == 201, posted.text
     assert posted.json()["id"] == event["id"]
     # The same event again is the same event: accepted, not recorded twice.
-    again = requests.post(f"{stack.events_url}/v1/events", json=event, timeout=10)
+    again = requests.post(
+        f"{stack.events_url}/v1/events", json=event, headers=stack.service_headers, timeout=10
+    )
     assert again.status_code == 200, again.text
 
     token = issue_dev_token(stack.settings, employee_id, [], 600)

@@ -20,6 +20,7 @@ from devstack.config import (
 from devstack.demo import (
     BATCH_SIZE,
     NETWORKS,
+    SOURCE_OF_TYPE,
     TEAMS,
     Employee,
     Envelope,
@@ -304,7 +305,7 @@ def test_events_have_valid_envelopes_and_data(events: list, directory: list[Empl
 
     assert set(Counter(e["type"] for e in events)) == set(required)
     for event in events:
-        assert event["schema_version"] == 1 and event["source"] == "demo"
+        assert event["schema_version"] == 1 and event["source"] == SOURCE_OF_TYPE[event["type"]]
         assert event["employee_id"] in known
         assert set(event["data"]) == required[event["type"]]
         data = event["data"]
