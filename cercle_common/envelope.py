@@ -122,16 +122,22 @@ def decode_json_object(raw: bytes) -> dict[str, Any]:
 
 
 def parse_instant(value: Any, field_name: str) -> datetime:
-    """An ISO 8601 timestamp with an explicit offset, returned in UTC."""
+    """An ISO 8601 timestamp with an explicit offset, returned in UTC. Anything else,
+    including an instant with no UTC equivalent, is a `ValidationError` naming the field."""
     if not isinstance(value, str):
         raise ValidationError("must be an ISO 8601 timestamp string", field_name)
     try:
         instant = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as error:
-        raise ValidationError(f"not an ISO 8601 timestamp: {value!r}", field_name) from error
+        raise ValidationError(f"not an ISO 8601 timestamp: {value[:64]!r}", field_name) from error
     if instant.tzinfo is None:
         raise ValidationError("timestamp needs a time zone (e.g. a trailing Z)", field_name)
-    return instant.astimezone(UTC)
+    try:
+        # Year 1 with a positive offset (or year 9999 with a negative one) has no UTC
+        # instant: Python raises OverflowError, which is bad input, not a crash.
+        return instant.astimezone(UTC)
+    except (OverflowError, ValueError) as error:
+        raise ValidationError("is out of the representable range of dates", field_name) from error
 
 
 def format_instant(instant: datetime) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import Flask
 
 from cercle_common.httpapi import create_base_app
@@ -24,7 +26,8 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Flas
         ready_checks={"mongo": store.ping},
         max_body_bytes=MAX_BATCH * MAX_EVENT_BYTES // 4,
     )
-    app.extensions["cercle_events.ingestion"] = Ingestion(store, clock)
+    max_age = timedelta(days=settings.event_max_age_days)
+    app.extensions["cercle_events.ingestion"] = Ingestion(store, clock, max_age)
     app.extensions["cercle_events.directory"] = Directory(store, clock)
     app.register_blueprint(blueprint)
     return app

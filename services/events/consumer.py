@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from datetime import timedelta
 from typing import Any
 
 from cercle_common.envelope import EMPLOYEE_ERASED, EMPLOYEE_UPSERTED, Envelope, decode_json_object
@@ -77,7 +78,8 @@ def build_loop(
 ) -> ConsumerLoop:
     """The inbound consumer loop (tests give their own group and store)."""
     store = store or EventStore.connect(settings)
-    handler = InboundHandler(Ingestion(store, utc_now), Directory(store, utc_now))
+    max_age = timedelta(days=settings.event_max_age_days)
+    handler = InboundHandler(Ingestion(store, utc_now, max_age), Directory(store, utc_now))
     return ConsumerLoop(settings, group, [INBOUND], per_record(handler), **options)  # type: ignore[arg-type]
 
 

@@ -7,7 +7,7 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prometheus_client import Counter
@@ -20,11 +20,13 @@ from cercle_common.errors import (
     PayloadTooLarge,
     ValidationError,
 )
+from cercle_common.identifiers import new_ulid
 from services.events.catalogue import BatchMemory, Catalogue, References
 from services.events.domain.events import (
     MAX_EVENT_BYTES,
     check_envelope_fields,
     check_not_in_future,
+    check_not_too_old,
     check_type_allowed,
     fingerprint,
     public_data,
@@ -42,6 +44,8 @@ DUPLICATES = Counter(
 REJECTED = Counter("cercle_events_rejected_total", "Events refused", ["path", "code"])
 
 Clock = Callable[[], datetime]
+# EVENT_MAX_AGE_DAYS' default, for callers without settings (tools, unit tests).
+DEFAULT_MAX_AGE = timedelta(days=30)
 
 
 class UnknownEmployee(ValidationError):
@@ -85,9 +89,12 @@ class Ingestion:
     """Validates, deduplicates and stores events. Storing = inserting the outbox entry;
     the relay publishes it."""
 
-    def __init__(self, store: EventStore, clock: Clock = utc_now) -> None:
+    def __init__(
+        self, store: EventStore, clock: Clock = utc_now, max_age: timedelta = DEFAULT_MAX_AGE
+    ) -> None:
         self.store = store
         self.clock = clock
+        self.max_age = max_age
         self.references = References(Catalogue(store.db, clock), store)
 
     def accept(self, body: Any, *, path: str, admin: bool = False) -> Outcome:
@@ -97,8 +104,8 @@ class Ingestion:
     def accept_many(
         self, bodies: Sequence[Any], *, path: str, admin: bool = False
     ) -> list[Outcome]:
-        """Judge each body independently; store the new ones with one sequence block, one
-        outbox insert and one event-store insert. Raises only on an outage."""
+        """Judge each body independently; store the new ones with one outbox insert (the
+        relay gives them their sequences). Raises only on an outage."""
         now = self.clock()
         batch = BatchMemory()
         outcomes: list[Outcome | None] = [None] * len(bodies)
@@ -107,6 +114,7 @@ class Ingestion:
         for index, body in enumerate(bodies):
             try:
                 envelope, data = self._validate(body, now, batch, admin, path)
+                check_not_too_old(envelope.occurred_at, now, self.max_age)
             except CercleError as error:
                 outcomes[index] = self._rejected(body, error, path)
                 continue
@@ -184,28 +192,39 @@ class Ingestion:
         outcomes: list[Outcome | None],
         path: str,
     ) -> None:
-        # No read before writing: the `_id`s refuse what is already there. An id that
-        # reaches the outbox but is already in the event store (accepted earlier and
-        # published) is a stray entry and is taken back out before it is published.
-        first = self.store.allocate_sequences(len(fresh))
-        documents = [
-            entry_document(envelope, data, digest, first + offset, now)
-            for offset, (_index, envelope, data, digest) in enumerate(fresh)
-        ]
-        pending = self.store.insert_outbox(documents)
-        inserted = [doc for doc in documents if doc["_id"] not in pending]
-        stray = materialize(self.store, inserted)
-        self.store.delete_outbox(stray)
-        by_id = {doc["_id"]: doc for doc in inserted if doc["_id"] not in stray}
-        for index, envelope, _data, digest in fresh:
-            document = by_id.get(envelope.id)
-            if document is not None:
-                ACCEPTED.labels(path=path, type=envelope.type).inc()
-                outcomes[index] = Outcome(201, stored_event(document), None, envelope.id)
-            elif envelope.id in stray:
-                outcomes[index] = self._compare(envelope.id, digest, path, stray[envelope.id])
+        # An id the event store holds was accepted and published before: it is answered
+        # from there and never enters the outbox again (an `_id` read is cheap).
+        new: list[tuple[int, Envelope, dict[str, Any], str]] = []
+        for item in fresh:
+            index, envelope, _data, digest = item
+            stored = self.store.find_stored_event(envelope.id)
+            if stored is None:
+                new.append(item)
             else:
+                outcomes[index] = self._compare(envelope.id, digest, path, stored)
+        # One nonce per request, suffixed by the position: the relay reads the outbox in
+        # this order, so a batch keeps its own order.
+        batch_nonce = new_ulid()
+        documents = {
+            envelope.id: entry_document(envelope, data, digest, now, f"{batch_nonce}{n:04d}")
+            for n, (_index, envelope, data, digest) in enumerate(new)
+        }
+        refused = self.store.insert_outbox(list(documents.values()))
+        for index, envelope, _data, digest in new:
+            document = documents[envelope.id]
+            if envelope.id in refused:  # in the outbox already: a re-send or a race
                 outcomes[index] = self._compare(envelope.id, digest, path)
+                continue
+            # Between the read above and the insert, the relay may have stored another
+            # entry of this id and deleted it from the outbox: ours is then a stray, taken
+            # back out (the relay would refuse to publish it anyway).
+            stored = self.store.find_stored_event(envelope.id)
+            if stored is not None and stored.get("entry") != document["entry"]:
+                self.store.delete_outbox_entry(envelope.id, document["entry"])
+                outcomes[index] = self._compare(envelope.id, digest, path, stored)
+                continue
+            ACCEPTED.labels(path=path, type=envelope.type).inc()
+            outcomes[index] = Outcome(201, stored_event(stored or document), None, envelope.id)
 
     def _compare(
         self, event_id: str, digest: str, path: str, stored: dict[str, Any] | None = None
@@ -233,10 +252,12 @@ def _fields(envelope: Envelope) -> dict[str, Any]:
 
 
 def entry_document(
-    envelope: Envelope, data: dict[str, Any], digest: str, sequence: int, now: datetime
+    envelope: Envelope, data: dict[str, Any], digest: str, now: datetime, entry: str
 ) -> dict[str, Any]:
-    """The outbox entry (and event-store document) of an accepted event. A survey
-    answer's value rides along in `answer`, which the event store never receives."""
+    """The outbox entry of an accepted event: no sequence yet (the relay gives it), and
+    `entry`, the nonce that orders the outbox and tells this entry from another of the
+    same id. A survey answer's value rides along in `answer`, which the event store
+    never receives."""
     document: dict[str, Any] = {
         "_id": envelope.id,
         "type": envelope.type,
@@ -245,9 +266,9 @@ def entry_document(
         "employee_id": envelope.employee_id,
         "source": envelope.source,
         "data": public_data(envelope.type, data),
-        "sequence": sequence,
         "accepted_at": format_instant(now),
         "fingerprint": digest,
+        "entry": entry,
     }
     if envelope.type == SURVEY_ANSWERED:
         document["answer"] = {
@@ -258,45 +279,14 @@ def entry_document(
             "kind": data["kind"],
             "value": data["value"],
             "occurred_at": sortable_instant(envelope.occurred_at),
-            "sequence": sequence,
             "event_id": envelope.id,
         }
     return document
 
 
-def materialize(
-    store: EventStore, documents: list[dict[str, Any]], *, detect_strays: bool = True
-) -> dict[str, dict[str, Any]]:
-    """Write accepted outbox entries into the event store and the survey answers
-    (idempotent: the request does it, and the relay again in case the request died).
-
-    With `detect_strays`, returns the stray entries (id -> the event stored earlier): an
-    id already in the event store under another sequence was accepted before, so this
-    entry is taken back out of the outbox. The relay skips that check (a read per event
-    costs more than everything else it does): a stray that survives a crash of the
-    request in the instant between the two writes is published again under the same
-    id, which consumers already deduplicate."""
-    refused = store.insert_events(documents)
-    stray: dict[str, dict[str, Any]] = {}
-    for document in documents:
-        if detect_strays and document["_id"] in refused:
-            stored = store.find_stored_event(document["_id"])
-            if stored is not None and stored["sequence"] != document["sequence"]:
-                stray[document["_id"]] = stored
-                continue
-        answer = document.get("answer")
-        employee = store.find_employee(document["employee_id"]) or {}
-        # An erased employee's answer is not kept (it arrived before the erasure).
-        if answer is not None and not employee.get("erased"):
-            store.save_answer(
-                {**answer, "team": employee.get("team"), "site": employee.get("site")}
-            )
-    return stray
-
-
 def stored_event(document: dict[str, Any]) -> dict[str, Any]:
-    """The event as answered over HTTP and published on Kafka (with sequence and
-    accepted_at; never a survey answer's value)."""
+    """The event as answered over HTTP and published on Kafka (with accepted_at and the
+    sequence, null until the relay gave it one; never a survey answer's value)."""
     return {
         "id": document["_id"],
         "type": document["type"],
@@ -305,11 +295,11 @@ def stored_event(document: dict[str, Any]) -> dict[str, Any]:
         "employee_id": document["employee_id"],
         "source": document["source"],
         "data": document["data"],
-        "sequence": document["sequence"],
+        "sequence": document.get("sequence"),
         "accepted_at": document["accepted_at"],
     }
 
 
 def published_envelope(document: dict[str, Any]) -> Envelope:
-    """The envelope the relay publishes for an outbox entry."""
+    """The envelope the relay publishes for a stored event (it has its sequence)."""
     return Envelope.from_dict(stored_event(document))

@@ -1,15 +1,25 @@
 """`python -m services.events.relay`: publishes the outbox to Kafka.
 
-Each turn: read the pending events in sequence order, make sure each is in the event store
-(the request that accepted it may have died before writing it), publish them on
-`cercle.events.v1` (key = employee id), wait for the broker's acknowledgements, then delete
-them from the outbox. Same for directory changes on `cercle.employees.v1`.
+Each turn: read the pending events in entry (accept) order; claim one sequence number per
+event (insert-only documents whose unique `_id` is the number: atomic on FerretDB and
+MongoDB alike); store each event with its sequence in the event store; publish them on
+`cercle.events.v1` (key = employee id) in sequence order; wait for the broker's
+acknowledgements; delete them from the outbox. Same for directory changes on
+`cercle.employees.v1`.
 
-Guarantee: nothing accepted is lost. A crash after publishing and before deleting
-publishes those events again on restart; consumers deduplicate on the event id (they must
-anyway: the transport is at-least-once). `--crash-after-publish` is the hook the crash
-test uses to die at exactly that point. Run one relay per database: two would publish the
-same entries twice and could interleave their order.
+Guarantees:
+- Nothing accepted is lost: an entry leaves the outbox only once the broker has it.
+- An event id has one sequence, forever. A crash after storing (or publishing) and before
+  deleting finds the event already stored on restart: the stored copy, with the stored
+  sequence, is published again (consumers dedupe on the id). An outbox entry whose id is
+  stored under another entry's nonce is a stray (a re-send that raced the relay): it is
+  deleted, never published.
+- One relay per database. A second one finds the numbers it wants already claimed and
+  stops (exit status 4) instead of publishing: sequences stay unique and increase with
+  the offset in each partition.
+
+`--crash-after-publish` is the hook the crash test uses to die right after the broker
+acknowledged, before the outbox entries are deleted.
 """
 
 from __future__ import annotations
@@ -23,7 +33,6 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kafka import KafkaProducer
@@ -34,7 +43,7 @@ from cercle_common.jsonlog import configure_logging
 from cercle_common.messaging import describe, is_infrastructure_failure, make_producer
 from cercle_common.settings import Settings
 from cercle_common.topics import EMPLOYEES, EVENTS
-from services.events.ingest import materialize, published_envelope
+from services.events.ingest import published_envelope
 from services.events.store import EventStore
 
 log = logging.getLogger(__name__)
@@ -43,10 +52,17 @@ PUBLISHED = Counter("cercle_events_published_total", "Outbox entries published",
 PENDING = Gauge("cercle_events_outbox_pending", "Accepted events not yet published")
 RELAY_RETRIES = Counter("cercle_events_relay_retries_total", "Relay turns retried after an outage")
 
+STRAYS = Counter(
+    "cercle_events_relay_strays_total", "Outbox entries of an id stored earlier, not published"
+)
+
 BATCH = 2000
-# A gap in the sequence is usually a request still writing: wait this long for it before
-# publishing what comes after, so that Kafka order stays the accept order.
-GAP_GRACE = timedelta(seconds=3)
+DISPLACED_EXIT_STATUS = 4
+
+
+class RelayDisplaced(RuntimeError):
+    """A sequence number this relay was about to use is already claimed: another relay
+    publishes from the same database. This one stops rather than interleave with it."""
 
 
 class Relay:
@@ -58,15 +74,15 @@ class Relay:
         producer_factory: Any,
         *,
         crash_after_publish: bool = False,
-        clock: Any = None,
     ) -> None:
         self.store = store
         self._producer_factory = producer_factory
         self._producer: KafkaProducer | None = None
         self._crash_after_publish = crash_after_publish
-        self._clock = clock or (lambda: datetime.now(UTC))
         self._stop = threading.Event()
-        self._last_sequence = 0
+        # The next sequence to claim; read from the database on the first turn, and
+        # again after an outage (a claim may have half-succeeded).
+        self._next_sequence: int | None = None
         self.last_progress = time.monotonic()
 
     def stop(self) -> None:
@@ -85,6 +101,7 @@ class Relay:
                 if not is_infrastructure_failure(error):
                     raise
                 RELAY_RETRIES.inc()
+                self._next_sequence = None
                 log.warning(
                     "relay: dependency unavailable, retrying",
                     extra={"error": describe(error), "backoff_s": backoff},
@@ -105,42 +122,84 @@ class Relay:
     def _publish_events(self) -> int:
         pending = self.store.pending_events(BATCH)
         PENDING.set(len(pending))
-        ready = self._in_order(pending)
-        if not ready:
+        if not pending:
             return 0
-        materialize(self.store, ready, detect_strays=False)
-        to_send = ready
-        producer = self._producer_or_connect()
-        futures = [
-            producer.send(
-                EVENTS,
-                key=entry["employee_id"].encode(),
-                value=published_envelope(entry).to_json(),
-            )
-            for entry in to_send
-        ]
-        _await_acks(producer, futures)
-        PUBLISHED.labels(topic=EVENTS).inc(len(to_send))
-        if self._crash_after_publish:
-            log.warning("relay: crashing after publish, before marking (test hook)")
-            os._exit(3)
-        self.store.delete_outbox(entry["_id"] for entry in ready)
-        self._last_sequence = max(self._last_sequence, ready[-1]["sequence"])
-        return len(ready)
+        ready, strays = self._store_with_sequences(pending)
+        if ready:
+            producer = self._producer_or_connect()
+            futures = [
+                producer.send(
+                    EVENTS,
+                    key=event["employee_id"].encode(),
+                    value=published_envelope(event).to_json(),
+                )
+                for event in ready
+            ]
+            _await_acks(producer, futures)
+            PUBLISHED.labels(topic=EVENTS).inc(len(ready))
+            if self._crash_after_publish:
+                log.warning("relay: crashing after publish, before marking (test hook)")
+                os._exit(3)
+        if strays:
+            STRAYS.inc(len(strays))
+            log.info("relay: stray outbox entries dropped", extra={"count": len(strays)})
+        self.store.delete_outbox([event["_id"] for event in ready] + strays)
+        return len(ready) + len(strays)
 
-    def _in_order(self, pending: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The entries that may go now: a contiguous run of sequences, and past a gap only
-        entries older than the grace (the gap is then a number that was never used)."""
+    def _store_with_sequences(
+        self, pending: Sequence[dict[str, Any]]
+    ) -> tuple[list[dict[str, Any]], list[str]]:
+        """Give each entry a claimed sequence and store it; returns the events to publish,
+        in sequence order, and the ids of stray entries."""
+        first = self._claim([entry["_id"] for entry in pending])
+        candidates = [{**entry, "sequence": first + offset} for offset, entry in enumerate(pending)]
+        already_stored = self.store.insert_events(candidates)
         ready: list[dict[str, Any]] = []
-        expected = self._last_sequence + 1 if self._last_sequence else None
-        horizon = self._clock() - GAP_GRACE
-        for entry in pending:
-            contiguous = expected is None or entry["sequence"] == expected
-            if not contiguous and _accepted_at(entry) > horizon:
-                break
-            ready.append(entry)
-            expected = entry["sequence"] + 1
-        return ready
+        strays: list[str] = []
+        for candidate in candidates:
+            event = candidate
+            if candidate["_id"] in already_stored:
+                stored = self.store.find_stored_event(candidate["_id"])
+                if stored is None:  # pragma: no cover - the event store is insert-only
+                    continue
+                if stored.get("entry") != candidate.get("entry"):
+                    strays.append(candidate["_id"])
+                    continue
+                # This very entry was stored before a crash: publish it again with the
+                # sequence it was stored with (its claimed number here stays unused).
+                event = {**stored, "answer": candidate.get("answer")}
+            self._save_answer(event)
+            ready.append(event)
+        ready.sort(key=lambda event: event["sequence"])
+        return ready, strays
+
+    def _claim(self, event_ids: list[str]) -> int:
+        if self._next_sequence is None:
+            self._next_sequence = self.store.highest_sequence_taken() + 1
+        first = self._next_sequence
+        if not self.store.claim_sequences(first, event_ids):
+            raise RelayDisplaced(
+                f"sequence numbers from {first} are claimed by another relay on this database"
+            )
+        self._next_sequence = first + len(event_ids)
+        return first
+
+    def _save_answer(self, event: dict[str, Any]) -> None:
+        # A survey answer's value is kept here (never published); an erased employee's
+        # answer, which arrived before the erasure, is not.
+        answer = event.get("answer")
+        if answer is None:
+            return
+        employee = self.store.find_employee(event["employee_id"]) or {}
+        if not employee.get("erased"):
+            self.store.save_answer(
+                {
+                    **answer,
+                    "sequence": event["sequence"],
+                    "team": employee.get("team"),
+                    "site": employee.get("site"),
+                }
+            )
 
     # -- directory -----------------------------------------------------------------------
     def _publish_directory(self) -> int:
@@ -189,10 +248,6 @@ def _await_acks(producer: KafkaProducer, futures: list[Any]) -> None:
         future.get(timeout=30)
 
 
-def _accepted_at(entry: dict[str, Any]) -> datetime:
-    return datetime.fromisoformat(entry["accepted_at"].replace("Z", "+00:00"))
-
-
 def _json(body: dict[str, Any]) -> bytes:
     return json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
 
@@ -224,6 +279,9 @@ def main(argv: list[str] | None = None) -> int:
     log.info("relay started")
     try:
         relay.run()
+    except RelayDisplaced as error:
+        log.error("relay: another relay is active, stopping", extra={"error": str(error)})
+        return DISPLACED_EXIT_STATUS
     finally:
         stop_health()
         log.info("relay stopped")

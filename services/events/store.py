@@ -1,14 +1,18 @@
 """The events service's MongoDB database (`cercle_events`).
 
 Collections, each keyed by a deterministic `_id`:
-- `outbox`: an accepted event waiting to be published (`_id` = event id). Inserting it is
-  THE act of acceptance: one single-document write, so a crash right after loses nothing.
-- `events`: the event store (`_id` = event id), written by the request and again, if the
-  request died first, by the relay before it publishes. Insert-only.
+- `outbox`: an accepted event waiting to be published (`_id` = event id, no sequence yet,
+  `entry` = a time-ordered nonce: the relay's read order). Inserting it is THE act of
+  acceptance: one single-document write, so a crash right after loses nothing.
+- `sequences`: one document per sequence number (`_id` = the number, `event_id`), inserted
+  by the relay before it stores an event. Insert-only: the unique `_id` is the atomic
+  guard that no number is ever given twice, on FerretDB as on MongoDB (an update such as
+  `$inc` is not atomic on FerretDB/SQLite).
+- `events`: the event store (`_id` = event id), written by the relay with the event's
+  sequence and the outbox entry's nonce before it publishes. Insert-only.
 - `survey_answers`: one answer per employee and question (`_id` = survey:question:employee).
 - `employees` and `employee_outbox` (`_id` = employee:version): the directory and the
   changes waiting to be published on `cercle.employees.v1`.
-- `counters`: the event sequence.
 
 Why an outbox collection rather than a `published` flag on the event: on the local
 MongoDB wire server (FerretDB, SQLite) an update costs a scan of the whole collection
@@ -18,10 +22,10 @@ a small collection are cheap. The outbox stays small: the relay deletes what it 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from pymongo import ReturnDocument
+from pymongo import DESCENDING
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
@@ -29,7 +33,9 @@ from cercle_common.mongo import DUPLICATE_KEY, connect, translated_errors
 from cercle_common.settings import Settings
 from services.events.documents import ALIAS, Employee
 
-SEQUENCE_COUNTER = "event_sequence"
+# The `counters` document where earlier versions kept the last sequence handed out: read
+# once, so that a database upgraded in place goes on after it.
+LEGACY_COUNTER = "event_sequence"
 
 
 class EventStore:
@@ -49,10 +55,10 @@ class EventStore:
         self.db.client.close()
 
     def ensure_indexes(self) -> None:
-        """Indexes for a real MongoDB: the relay reads the outbox in sequence order and
+        """Indexes for a real MongoDB: the relay reads the outbox in entry order and
         eNPS reads one survey's answers (FerretDB accepts them and scans anyway)."""
         with translated_errors():
-            self.db.outbox.create_index("sequence")
+            self.db.outbox.create_index("entry")
             self.db.employee_outbox.create_index("version")
             self.db.survey_answers.create_index("survey_id")
 
@@ -61,24 +67,46 @@ class EventStore:
         with translated_errors():
             self.db.command("ping")
 
-    # -- sequence ----------------------------------------------------------------------
-    def allocate_sequences(self, count: int) -> int:
-        """Reserve `count` consecutive sequence numbers; returns the first."""
+    # -- sequences ---------------------------------------------------------------------
+    def highest_sequence_taken(self) -> int:
+        """The highest sequence ever claimed, 0 when none (the relay starts after it; read
+        once at start: on FerretDB the sort reads the whole collection)."""
         with translated_errors():
-            counter = self.db.counters.find_one_and_update(
-                {"_id": SEQUENCE_COUNTER},
-                {"$inc": {"value": count}},
-                upsert=True,
-                return_document=ReturnDocument.AFTER,
-            )
-        return int(counter["value"]) - count + 1
+            top = self.db.sequences.find_one({}, sort=[("_id", DESCENDING)])
+            legacy = self.db.counters.find_one({"_id": LEGACY_COUNTER})
+        return max(int(top["_id"]) if top else 0, int(legacy["value"]) if legacy else 0)
+
+    def claim_sequences(self, first: int, event_ids: Sequence[str]) -> bool:
+        """Claim `first`, `first + 1`, ... for `event_ids`, in order. False when a number
+        is already taken, i.e. another relay is publishing (the numbers claimed before
+        it stay unused: a gap, never a duplicate)."""
+        claims = [
+            {"_id": first + offset, "event_id": event_id}
+            for offset, event_id in enumerate(event_ids)
+        ]
+        if not claims:
+            return True
+        with translated_errors():
+            try:
+                self.db.sequences.insert_many(claims, ordered=True)
+            except BulkWriteError as error:
+                problems = error.details.get("writeErrors", [])
+                if any(problem.get("code") != DUPLICATE_KEY for problem in problems):
+                    raise
+                return False
+        return True
 
     # -- events ------------------------------------------------------------------------
     def find_event(self, event_id: str) -> dict[str, Any] | None:
-        """The accepted event with this id, published or still in the outbox."""
+        """The accepted event with this id: the event store's copy (with its sequence)
+        once the relay stored it, else the outbox entry (no sequence yet)."""
         with translated_errors():
-            return self.db.outbox.find_one({"_id": event_id}) or self.db.events.find_one(
-                {"_id": event_id}
+            # The event store again last: the relay stores an entry before deleting it from
+            # the outbox, so it may have moved between the first two reads.
+            return (
+                self.db.events.find_one({"_id": event_id})
+                or self.db.outbox.find_one({"_id": event_id})
+                or self.db.events.find_one({"_id": event_id})
             )
 
     def find_stored_event(self, event_id: str) -> dict[str, Any] | None:
@@ -102,10 +130,16 @@ class EventStore:
             with translated_errors():
                 self.db.outbox.delete_many({"_id": {"$in": ids}})
 
-    def pending_events(self, limit: int) -> list[dict[str, Any]]:
-        """Outbox entries in sequence order (the outbox is small: a scan is cheap)."""
+    def delete_outbox_entry(self, event_id: str, entry: str) -> None:
+        """Remove one outbox entry, only if it is still the one with this nonce."""
         with translated_errors():
-            return list(self.db.outbox.find({}).sort("sequence", 1).limit(limit))
+            self.db.outbox.delete_one({"_id": event_id, "entry": entry})
+
+    def pending_events(self, limit: int) -> list[dict[str, Any]]:
+        """Outbox entries in entry order, i.e. accept order (the outbox is small: a scan
+        is cheap)."""
+        with translated_errors():
+            return list(self.db.outbox.find({}).sort([("entry", 1), ("_id", 1)]).limit(limit))
 
     def count_pending(self) -> int:
         """How many accepted events wait to be published."""

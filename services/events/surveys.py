@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from services.events.domain.enps import check_window, compute_monthly_enps, parse_month_start
+from services.events.domain.enps import (
+    EnpsAnswer,
+    check_window,
+    group_enps,
+    latest_per_employee,
+    parse_month_start,
+)
 from services.events.store import EventStore
 
 
@@ -22,23 +27,27 @@ def enps_report(
     min_group: int,
     time_zone: str,
 ) -> dict[str, Any]:
-    """The eNPS of a survey's `enps` answers in the slice; figures only for a group of at
-    least `min_group` answers. Months are cut in the organisation's time zone."""
+    """The eNPS of a survey: each employee's latest `enps` answer, in the slice; figures
+    only for a group of at least `min_group` answers that no other shown group isolates
+    by difference. Months are cut in the organisation's time zone."""
     first = parse_month_start(start, "from")
     last = parse_month_start(end, "to")
     check_window(first, last)
     zone = ZoneInfo(time_zone)
-    scores_by_month: dict[str, list[int]] = defaultdict(list)
-    for answer in store.answers_of(survey_id):
-        if (
-            answer.get("kind") == "enps"
-            and (not team or answer.get("team") == team)
-            and (not site or answer.get("site") == site)
-        ):
-            local_day = _local_day(answer["occurred_at"], zone)
-            if _within(local_day, first, last):
-                scores_by_month[local_day.strftime("%Y-%m")].append(answer["value"])
-    result = compute_monthly_enps(scores_by_month, min_group)
+    answers = latest_per_employee(
+        EnpsAnswer(
+            employee_id=answer["employee_id"],
+            score=answer["value"],
+            month=_local_day(answer["occurred_at"], zone).strftime("%Y-%m"),
+            team=answer.get("team"),
+            site=answer.get("site"),
+            order=(answer["occurred_at"], answer.get("sequence") or 0),
+        )
+        for answer in store.answers_of(survey_id)
+        if answer.get("kind") == "enps"
+    )
+    in_window = [a for a in answers if _within(a.month, first, last)]
+    result = group_enps(in_window, team=team or None, site=site or None, min_group=min_group)
     return {
         "survey_id": survey_id,
         "team": team or None,
@@ -54,7 +63,8 @@ def _local_day(occurred_at: str, zone: ZoneInfo) -> date:
     return datetime.fromisoformat(occurred_at.replace("Z", "+00:00")).astimezone(zone).date()
 
 
-def _within(local_day: date, first: date | None, last: date | None) -> bool:
-    if first is not None and local_day < first:
+def _within(month: str, first: date | None, last: date | None) -> bool:
+    # Windows are whole months, so comparing months as YYYY-MM text is exact.
+    if first is not None and month < first.strftime("%Y-%m"):
         return False
-    return last is None or local_day < last
+    return last is None or month < last.strftime("%Y-%m")

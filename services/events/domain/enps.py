@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -71,6 +72,76 @@ def compute_monthly_enps(
     if any(0 < len(scores) < min_group for scores in months):
         return EnpsResult(enough_answers=False)
     return compute_enps((score for scores in months for score in scores), min_group)
+
+
+@dataclass(frozen=True)
+class EnpsAnswer:
+    """One employee's answer to an eNPS question of a survey, as the report sees it."""
+
+    employee_id: str
+    score: int
+    month: str  # YYYY-MM in the organisation's time zone
+    team: str | None
+    site: str | None
+    order: tuple[str, int]  # (occurred_at, sequence): the latest answer wins
+
+
+def latest_per_employee(answers: Iterable[EnpsAnswer]) -> list[EnpsAnswer]:
+    """One answer per employee per survey, the latest, whatever question ids were used:
+    padding a survey with extra eNPS questions must not add weight to anyone. Taken over
+    the whole survey before any window, so each employee counts in exactly one month."""
+    latest: dict[str, EnpsAnswer] = {}
+    for answer in answers:
+        known = latest.get(answer.employee_id)
+        if known is None or answer.order > known.order:
+            latest[answer.employee_id] = answer
+    return list(latest.values())
+
+
+def isolable_by_differencing(
+    group: Set[str], shown_groups: Iterable[Set[str]], min_group: int
+) -> bool:
+    """True when a group that could be shown differs from `group` by 1 to `min_group - 1`
+    people: subtracting the two figures would give the aggregate of fewer people than
+    the threshold (a site that holds one more person than a team gives that person)."""
+    return any(0 < len(group ^ other) < min_group for other in shown_groups)
+
+
+def group_enps(
+    answers: Iterable[EnpsAnswer], *, team: str | None, site: str | None, min_group: int
+) -> EnpsResult:
+    """eNPS of the answers of a team and/or a site (None: any) among `answers`, which are
+    one per employee and within the window. Suppressed (as a small group is) when any
+    month has too few answers, or when another group the API shows (the organisation, a
+    team, a site, a team at a site) differs from it by fewer than `min_group` people."""
+    everyone = list(answers)
+    members = [a for a in everyone if _in_group(a, team, site)]
+    scores_by_month: dict[str, list[int]] = defaultdict(list)
+    for answer in members:
+        scores_by_month[answer.month].append(answer.score)
+    result = compute_monthly_enps(scores_by_month, min_group)
+    if not result.enough_answers:
+        return result
+    shown = [g for g in _groups_the_api_shows(everyone) if len(g) >= min_group]
+    if isolable_by_differencing({a.employee_id for a in members}, shown, min_group):
+        return EnpsResult(enough_answers=False)
+    return result
+
+
+def _in_group(answer: EnpsAnswer, team: str | None, site: str | None) -> bool:
+    return (team is None or answer.team == team) and (site is None or answer.site == site)
+
+
+def _groups_the_api_shows(answers: list[EnpsAnswer]) -> list[frozenset[str]]:
+    teams = {a.team for a in answers}
+    sites = {a.site for a in answers}
+    slices: list[tuple[str | None, str | None]] = [(None, None)]
+    slices += [(t, None) for t in teams] + [(None, s) for s in sites]
+    slices += [(t, s) for t in teams for s in sites]
+    return [
+        frozenset(a.employee_id for a in answers if _in_group(a, team, site))
+        for team, site in slices
+    ]
 
 
 def _percent(total: int):  # type: ignore[no-untyped-def]

@@ -214,6 +214,13 @@ def check_not_in_future(occurred_at: datetime, now: datetime) -> None:
         raise ValidationError("is more than 5 minutes in the future", "occurred_at")
 
 
+def check_not_too_old(occurred_at: datetime, now: datetime, max_age: timedelta) -> None:
+    """An event may not be back-dated beyond `max_age`: an old date would land in a
+    period whose caps were already counted, which is how caps were dodged."""
+    if occurred_at < now - max_age:
+        raise ValidationError(f"is more than {max_age.days} days in the past", "occurred_at")
+
+
 def public_data(event_type: str, data: dict[str, Any]) -> dict[str, Any]:
     """`data` as it is stored and published: private fields (a survey answer's value) removed."""
     private = PRIVATE_FIELDS.get(event_type, frozenset())
@@ -221,15 +228,17 @@ def public_data(event_type: str, data: dict[str, Any]) -> dict[str, Any]:
 
 
 def fingerprint(envelope: Envelope) -> str:
-    """A digest of what the producer sent (private fields included), so that a re-sent id
-    can be told apart: same digest → same event, another digest → a conflict."""
+    """A digest of what the producer sent, so that a re-sent id can be told apart: same
+    digest → same event, another digest → a conflict. Private fields (a survey answer's
+    value) are left out: otherwise re-posting an answer's id with guessed values would
+    tell the stored value (200 for the right guess, 409 for the others)."""
     content = {
         "type": envelope.type,
         "schema_version": envelope.schema_version,
         "occurred_at": format_instant(envelope.occurred_at),
         "employee_id": envelope.employee_id,
         "source": envelope.source,
-        "data": envelope.data,
+        "data": public_data(envelope.type, envelope.data),
     }
     canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()

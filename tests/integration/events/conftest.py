@@ -15,11 +15,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from kafka import KafkaConsumer, TopicPartition
 
-from cercle_common.messaging import client_options
+from cercle_common.messaging import client_options, make_producer
 from cercle_common.settings import Settings
 from services.events.app import create_app
+from services.events.relay import Relay
 from services.events.store import ALIAS, EventStore
-
 
 # What the tests' events name, in the catalogue of every test's database.
 CATALOGUE = {
@@ -145,3 +145,23 @@ def tail(settings: Settings) -> Iterator[Callable[[str], TopicTail]]:
 def make_share() -> Callable[..., dict[str, Any]]:
     """`make_share(employee_id, event_id=None, **data)`: a valid content.shared envelope."""
     return share
+
+
+@pytest.fixture
+def publish_outbox(settings: Settings, store: EventStore) -> Callable[[], int]:
+    """Runs the relay until the outbox is empty (it gives sequences and keeps survey
+    answers); returns how many events it published."""
+
+    def publish() -> int:
+        relay = Relay(store, lambda: make_producer(settings))
+        published = 0
+        try:
+            for _ in range(50):
+                published += relay.run_once()
+                if store.count_pending() == 0 and not store.pending_employee_changes(1):
+                    return published
+            raise AssertionError("outbox not drained")
+        finally:
+            relay.close()
+
+    return publish

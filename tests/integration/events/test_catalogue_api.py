@@ -290,7 +290,7 @@ def test_inbound_dead_letters_invented_items_and_untrusted_sources(
         letters = dead.wait_for(
             lambda ms: len([m for m in ms if _headers(m)["cercle.consumer_group"] == group])
             >= len(refused)
-            and store.find_stored_event(good["id"]) is not None,
+            and store.find_event(good["id"]) is not None,
             60,
         )
     finally:

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
+
+import pytest
+
+from cercle_common.settings import Settings
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """These answers are dated in fixed months: accept dates older than the default age."""
+    return dataclasses.replace(settings, event_max_age_days=3650)
+
 
 PERSON = {
     "display_name": "Ann Lee",
@@ -99,11 +111,15 @@ def _answers(client, survey: str, scores: list[int], team: str, when: str, new_e
         assert response.status_code == 201
 
 
-def test_enps_per_team_and_month_with_anonymity_threshold(client, new_employee) -> None:
+def test_enps_per_team_and_month_with_anonymity_threshold(
+    client, new_employee, publish_outbox
+) -> None:
     survey = "s-enps"  # in the catalogue of this test's own database
     _answers(client, survey, [10, 9, 8, 6, 2], "growth", "2026-10-10T10:00:00Z", new_employee)
-    _answers(client, survey, [10, 10], "sales", "2026-10-11T10:00:00Z", new_employee)
+    _answers(client, survey, [10, 10, 9, 7, 0], "sales", "2026-10-11T10:00:00Z", new_employee)
+    _answers(client, survey, [9], "ops", "2026-10-12T10:00:00Z", new_employee)
     _answers(client, survey, [0], "growth", "2026-11-02T10:00:00Z", new_employee)
+    publish_outbox()  # the relay keeps the answers
 
     growth_october = client.get(
         f"/v1/surveys/{survey}/enps?team=growth&from=2026-10-01&to=2026-11-01"
@@ -123,10 +139,10 @@ def test_enps_per_team_and_month_with_anonymity_threshold(client, new_employee) 
         "detractors": 40.0,
         "enps": 0.0,
     }
-    sales = client.get(f"/v1/surveys/{survey}/enps?team=sales").json
-    assert sales["enough_answers"] is False and "n" not in sales and "enps" not in sales
+    ops = client.get(f"/v1/surveys/{survey}/enps?team=ops").json
+    assert ops["enough_answers"] is False and "n" not in ops and "enps" not in ops
     october = client.get(f"/v1/surveys/{survey}/enps?from=2026-10-01&to=2026-11-01").json
-    assert (october["n"], october["enps"]) == (7, 28.6)  # 4 promoters, 2 detractors
+    assert (october["n"], october["enps"]) == (11, 27.3)  # 6 promoters, 3 detractors
     # All time minus October would expose November's single answer: no figures.
     everyone = client.get(f"/v1/surveys/{survey}/enps").json
     assert everyone["enough_answers"] is False and "n" not in everyone
@@ -139,9 +155,12 @@ def test_enps_window_must_be_whole_months(client) -> None:
     assert response.status_code == 422 and response.json["error"]["field"] == "to"
 
 
-def test_erasure_drops_the_employees_survey_answers(client, new_employee, store) -> None:
+def test_erasure_drops_the_employees_survey_answers(
+    client, new_employee, store, publish_outbox
+) -> None:
     survey = "s-enps"  # in the catalogue of this test's own database
     _answers(client, survey, [9], "growth", "2026-10-10T10:00:00Z", new_employee)
+    publish_outbox()
     [answer] = store.answers_of(survey)
     assert answer["value"] == 9
 

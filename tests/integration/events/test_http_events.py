@@ -6,14 +6,19 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 
-def test_new_event_is_stored_with_a_sequence(client, new_employee, make_share, store) -> None:
+def test_new_event_waits_in_the_outbox_and_the_relay_gives_its_sequence(
+    client, new_employee, make_share, store, publish_outbox
+) -> None:
     employee = new_employee()
     event = make_share(employee)
     response = client.post("/v1/events", json=event)
     assert response.status_code == 201
-    assert response.json["id"] == event["id"] and response.json["sequence"] >= 1
-    assert store.find_stored_event(event["id"])["sequence"] == response.json["sequence"]
+    assert response.json["id"] == event["id"] and response.json["sequence"] is None
     assert store.count_pending() == 1  # waiting in the outbox for the relay
+    assert store.find_stored_event(event["id"]) is None
+    publish_outbox()
+    sequence = store.find_stored_event(event["id"])["sequence"]
+    assert sequence >= 1 and client.get(f"/v1/events/{event['id']}").json["sequence"] == sequence
 
 
 def test_same_id_same_content_returns_the_stored_event(client, new_employee, make_share) -> None:
@@ -120,13 +125,15 @@ def test_batch_answers_each_item(client, new_employee, make_share) -> None:
     assert response.json["results"][3]["error"]["field"] == "employee_id"
 
 
-def test_batch_of_500_new_events_gets_consecutive_sequences(
-    client, new_employee, make_share
+def test_batch_of_500_new_events_gets_consecutive_sequences_in_batch_order(
+    client, new_employee, make_share, store, publish_outbox
 ) -> None:
     employees = [new_employee() for _ in range(5)]
     items = [make_share(employees[i % 5]) for i in range(500)]
     response = client.post("/v1/events:batch", json={"events": items})
-    sequences = [result["event"]["sequence"] for result in response.json["results"]]
+    assert [result["status"] for result in response.json["results"]] == [201] * 500
+    publish_outbox()
+    sequences = [store.find_stored_event(item["id"])["sequence"] for item in items]
     assert sequences == list(range(sequences[0], sequences[0] + 500))
 
 
@@ -135,7 +142,9 @@ def test_batch_over_500_is_refused(client) -> None:
     assert response.status_code == 422 and response.json["error"]["field"] == "events"
 
 
-def test_survey_answer_stays_here_and_newer_replaces_older(client, new_employee, store) -> None:
+def test_survey_answer_stays_here_and_newer_replaces_older(
+    client, new_employee, store, publish_outbox
+) -> None:
     employee = new_employee()
     survey = "s-enps"  # in the catalogue of this test's own database
 
@@ -149,11 +158,15 @@ def test_survey_answer_stays_here_and_newer_replaces_older(client, new_employee,
             "data": {"survey_id": survey, "question_id": "q1", "kind": "enps", "value": value},
         }
 
-    first = client.post("/v1/events", json=answer(3, "2026-10-05T10:00:00Z"))
+    def days_ago(days: int) -> str:
+        return (datetime.now(UTC) - timedelta(days=days)).isoformat()
+
+    first = client.post("/v1/events", json=answer(3, days_ago(20)))
     assert first.status_code == 201 and "value" not in first.json["data"]
+    client.post("/v1/events", json=answer(9, days_ago(5)))
+    client.post("/v1/events", json=answer(1, days_ago(10)))  # older: ignored
+    publish_outbox()  # the relay keeps the answers
     assert "value" not in store.find_stored_event(first.json["id"])["data"]
-    client.post("/v1/events", json=answer(9, "2026-10-20T10:00:00Z"))
-    client.post("/v1/events", json=answer(1, "2026-10-10T10:00:00Z"))  # older: ignored
     answers = store.answers_of(survey)
     assert [(a["_id"], a["value"], a["team"]) for a in answers] == [
         (f"{survey}:q1:{employee}", 9, "growth")

@@ -93,7 +93,7 @@ def test_inbound_messages_are_accepted_or_dead_lettered(
         letters = dead.wait_for(
             lambda ms: len([m for m in ms if _headers(m)["cercle.consumer_group"] == group])
             >= len(bad)
-            and store.find_stored_event(first_hire_event["id"]) is not None
+            and store.find_event(first_hire_event["id"]) is not None
             and store.find_employee(leaver)["erased"] is True,
             60,
         )
@@ -109,9 +109,9 @@ def test_inbound_messages_are_accepted_or_dead_lettered(
     assert _headers(mine["points-adjusted"])["cercle.field"] == "type"
     assert _headers(mine["conflict"])["cercle.error_code"] == "conflict"
     assert _headers(mine["huge"])["cercle.error_code"] == "too_large"
-    assert store.find_stored_event(good["id"]) is not None
+    assert store.find_event(good["id"]) is not None
     assert store.find_employee(hired)["team"] == "ops"
-    assert store.find_stored_event(first_hire_event["id"]) is not None
+    assert store.find_event(first_hire_event["id"]) is not None
     assert store.find_employee(leaver)["erased"] is True
     assert store.find_employee(leaver)["email"] is None
     assert not runner.is_alive()

@@ -4,6 +4,7 @@ a 500) and the inbound handler refuses it as bad data (a dead letter), not as an
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -81,3 +82,33 @@ def test_any_malformed_inbound_message_is_refused_as_bad_data(store, raw: bytes)
     with pytest.raises(CercleError) as caught:
         handler(Record(INBOUND, 0, 0, None, raw))
     assert not is_infrastructure_failure(caught.value)
+
+
+offsets = st.integers(min_value=-(24 * 60 - 1), max_value=24 * 60 - 1).map(
+    lambda minutes: timezone(timedelta(minutes=minutes))
+)
+extreme_instants = st.one_of(
+    st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(1, 1, 3)),
+    st.datetimes(min_value=datetime(9999, 12, 30), max_value=datetime(9999, 12, 31, 23, 59)),
+    st.datetimes(),
+).flatmap(lambda naive: offsets.map(lambda zone: naive.replace(tzinfo=zone).isoformat()))
+
+
+@PROPERTY
+@given(occurred_at=extreme_instants)
+def test_any_occurred_at_in_any_offset_is_never_a_500(
+    client, store, valid_event, occurred_at: str
+) -> None:
+    body = {**valid_event, "id": f"{valid_event['id']}-{occurred_at}", "occurred_at": occurred_at}
+    single = client.post("/v1/events", json=body)
+    batch = client.post("/v1/events:batch", json={"events": [body]})
+    handler = InboundHandler(Ingestion(store), Directory(store))
+    if single.status_code in (200, 201):
+        assert batch.json["results"][0]["status"] == 200
+        return  # a recent instant: valid
+    _assert_error_body(single)
+    assert single.json["error"]["field"] == "occurred_at"
+    assert batch.status_code == 200 and batch.json["results"][0]["status"] == 422
+    with pytest.raises(CercleError) as caught:
+        handler(Record(INBOUND, 0, 0, None, json.dumps(body).encode()))
+    assert caught.value.field == "occurred_at"

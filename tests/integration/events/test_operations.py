@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 import uuid
+from datetime import UTC, datetime
 
 import mongoengine
 import requests
@@ -49,7 +50,7 @@ def test_api_stays_ready_and_accepting_while_kafka_is_down(settings: Settings) -
         event = {
             "id": f"ev-{uuid.uuid4().hex}",
             "type": "charter.acknowledged",
-            "occurred_at": "2026-11-01T10:00:00Z",
+            "occurred_at": datetime.now(UTC).isoformat(),
             "employee_id": employee,
             "source": "gateway",
             "data": {"charter_id": "social-media", "version": "2026"},
@@ -173,9 +174,9 @@ def test_dead_letter_resubmitted_after_the_fix_is_accepted(
         assert deadletters_main(["--group", group, "resubmit", letter.position], out) == 0
         assert "1 re-submitted" in out.getvalue()
         deadline = time.monotonic() + 30
-        while store.find_stored_event(event["id"]) is None and time.monotonic() < deadline:
+        while store.find_event(event["id"]) is None and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert store.find_stored_event(event["id"]) is not None
+        assert store.find_event(event["id"]) is not None
     finally:
         loop.stop()
         runner.join(timeout=30)

@@ -128,3 +128,11 @@ def test_crash_between_publish_and_mark_loses_nothing_and_counts_once(
     assert set(seen) == accepted  # no accepted event missing
     # What a consumer that dedupes on the id counts: each event once.
     assert len(dict.fromkeys(seen)) == len(accepted) == 40
+    # The republished copies carry the sequence of the first ones: one per id, forever.
+    sequences: dict[str, set[int]] = {}
+    for message in messages:
+        body = json.loads(message.value) if message.value else {}
+        if body.get("id") in accepted:
+            sequences.setdefault(body["id"], set()).add(body["sequence"])
+    assert all(len(numbers) == 1 for numbers in sequences.values())
+    assert len({min(numbers) for numbers in sequences.values()}) == 40

@@ -9,9 +9,13 @@ import pytest
 from cercle_common.errors import ValidationError
 from services.events.domain.directory import parse_record, same_record, snapshot
 from services.events.domain.enps import (
+    EnpsAnswer,
     check_window,
     compute_enps,
     compute_monthly_enps,
+    group_enps,
+    isolable_by_differencing,
+    latest_per_employee,
     parse_month_start,
 )
 
@@ -104,3 +108,48 @@ def test_a_month_with_too_few_answers_hides_the_whole_window() -> None:
         "detractors": 0.0,
         "enps": 50.0,
     }
+
+
+def _answer(
+    employee: str,
+    score: int = 9,
+    *,
+    team: str = "growth",
+    site: str = "paris",
+    month: str = "2026-11",
+    order: tuple[str, int] = ("2026-11-02", 1),
+) -> EnpsAnswer:
+    return EnpsAnswer(employee, score, month, team, site, order)
+
+
+def test_padding_a_survey_with_extra_questions_adds_no_answer() -> None:
+    padded = [
+        _answer("e-1", 0, order=("2026-11-02", 1)),
+        _answer("e-1", 10, order=("2026-11-03", 2)),  # the same person, another question id
+        _answer("e-1", 10, order=("2026-11-03", 3)),
+    ]
+    assert [(a.employee_id, a.order) for a in latest_per_employee(padded)] == [
+        ("e-1", ("2026-11-03", 3))
+    ]
+
+
+def test_a_site_one_person_larger_than_a_team_isolates_nobody() -> None:
+    # growth: 5 people at paris; paris also holds one of sales: paris - growth = that one.
+    team = [_answer(f"g-{n}") for n in range(5)]
+    sales = [_answer("s-0", 0, team="sales")] + [
+        _answer(f"s-{n}", 10, team="sales", site="lyon") for n in range(1, 5)
+    ]
+    everyone = team + sales
+    assert compute_enps([a.score for a in team], 5).enough_answers  # large enough alone
+    assert group_enps(everyone, team="growth", site=None, min_group=5).enough_answers is False
+    assert group_enps(everyone, team=None, site="paris", min_group=5).enough_answers is False
+    shown = group_enps(everyone, team="sales", site=None, min_group=5)
+    assert (shown.enough_answers, shown.n) == (True, 5)  # differs from every group by >= 5
+
+
+def test_differencing_needs_a_difference_of_one_to_k_minus_one() -> None:
+    team = {"a", "b", "c", "d", "e"}
+    assert isolable_by_differencing(team, [team | {"f"}], 5)
+    assert isolable_by_differencing(team, [team - {"e"}], 5)
+    assert not isolable_by_differencing(team, [team], 5)
+    assert not isolable_by_differencing(team, [team | {"f", "g", "h", "i", "j"}], 5)

@@ -156,3 +156,39 @@ def test_fingerprint_changes_with_content() -> None:
     assert events.fingerprint(_envelope()) != events.fingerprint(
         _envelope(data={**SHARE, "network": "x"})
     )
+
+
+def test_fingerprint_of_a_survey_answer_ignores_the_private_value() -> None:
+    answer = {"survey_id": "s", "question_id": "q", "kind": "enps"}
+    guesses = {
+        events.fingerprint(_envelope(type="survey.answered", data={**answer, "value": value}))
+        for value in range(11)
+    }
+    assert len(guesses) == 1  # a re-post with any guess is judged the same way
+    other_question = _envelope(type="survey.answered", data={**answer, "question_id": "q2"})
+    assert events.fingerprint(other_question) not in guesses  # other differences still count
+
+
+def test_occurred_at_older_than_the_maximum_age_is_refused() -> None:
+    now = datetime(2026, 11, 26, 12, tzinfo=UTC)
+    max_age = timedelta(days=30)
+    events.check_not_too_old(now - max_age, now, max_age)
+    with pytest.raises(ValidationError) as caught:
+        events.check_not_too_old(now - max_age - timedelta(seconds=1), now, max_age)
+    assert caught.value.field == "occurred_at" and "30 days" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    "occurred_at",
+    [
+        "0001-01-01T00:00:00+01:00",
+        "0001-01-01T00:30:00+14:00",
+        "9999-12-31T23:59:59-01:00",
+        "9999-12-31T23:00:00-23:59",
+    ],
+)
+def test_an_instant_without_a_utc_equivalent_is_a_field_error(occurred_at: str) -> None:
+    body = {"id": "e1", "type": "content.shared", "employee_id": "e-1", "data": SHARE}
+    with pytest.raises(ValidationError) as caught:
+        Envelope.from_dict({**body, "occurred_at": occurred_at})
+    assert caught.value.field == "occurred_at"

@@ -1,0 +1,167 @@
+"""The relay gives sequences (claimed, unique), republishes what it stored before a crash
+with the stored sequence, never publishes a stray entry, and stops when another relay
+holds the numbers. Fakes of the store and the producer: the real ones are in the
+integration tests."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import pytest
+
+from services.events.relay import Relay, RelayDisplaced
+
+
+class FakeStore:
+    """The part of `EventStore` the relay uses, in memory, with the same refusals."""
+
+    def __init__(self) -> None:
+        self.outbox: dict[str, dict[str, Any]] = {}
+        self.events: dict[str, dict[str, Any]] = {}
+        self.sequences: dict[int, str] = {}
+        self.answers: list[dict[str, Any]] = []
+
+    def pending_events(self, limit: int) -> list[dict[str, Any]]:
+        return sorted(self.outbox.values(), key=lambda entry: entry["entry"])[:limit]
+
+    def highest_sequence_taken(self) -> int:
+        return max(self.sequences, default=0)
+
+    def claim_sequences(self, first: int, event_ids: Sequence[str]) -> bool:
+        for offset, event_id in enumerate(event_ids):
+            if first + offset in self.sequences:
+                return False
+            self.sequences[first + offset] = event_id
+        return True
+
+    def insert_events(self, documents: list[dict[str, Any]]) -> set[str]:
+        refused = {doc["_id"] for doc in documents if doc["_id"] in self.events}
+        for doc in documents:
+            if doc["_id"] not in refused:
+                self.events[doc["_id"]] = {k: v for k, v in doc.items() if k != "answer"}
+        return refused
+
+    def find_stored_event(self, event_id: str) -> dict[str, Any] | None:
+        return self.events.get(event_id)
+
+    def find_employee(self, employee_id: str) -> dict[str, Any] | None:
+        return {"team": "growth", "site": "paris"}
+
+    def save_answer(self, answer: dict[str, Any]) -> None:
+        self.answers.append(answer)
+
+    def delete_outbox(self, event_ids: Iterable[str]) -> None:
+        for event_id in event_ids:
+            self.outbox.pop(event_id, None)
+
+    def pending_employee_changes(self, limit: int | None = None) -> list[dict[str, Any]]:
+        return []
+
+    def accept(self, event_id: str, entry: str, **fields: Any) -> None:
+        self.outbox[event_id] = _entry(event_id, entry, **fields)
+
+
+class FakeProducer:
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    def send(self, topic: str, key: bytes, value: bytes) -> FakeProducer:
+        self.sent.append(json.loads(value))
+        return self
+
+    def get(self, timeout: float) -> None:
+        return None
+
+    def flush(self, timeout: float) -> None:
+        return None
+
+    def close(self, timeout: float) -> None:
+        return None
+
+
+def _entry(event_id: str, entry: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "_id": event_id,
+        "type": "content.shared",
+        "schema_version": 1,
+        "occurred_at": "2026-11-26T09:00:00Z",
+        "employee_id": "e-1",
+        "source": "test",
+        "data": {"content_id": "c-1", "network": "x", "url": "https://example.org/p"},
+        "accepted_at": "2026-11-26T09:00:01Z",
+        "fingerprint": "f",
+        "entry": entry,
+        **fields,
+    }
+
+
+def _relay(store: FakeStore) -> tuple[Relay, FakeProducer]:
+    producer = FakeProducer()
+    return Relay(store, lambda: producer), producer  # type: ignore[arg-type]
+
+
+def _published(producer: FakeProducer) -> list[tuple[str, int]]:
+    return [(event["id"], event["sequence"]) for event in producer.sent]
+
+
+def test_sequences_follow_the_highest_taken_in_entry_order() -> None:
+    store = FakeStore()
+    store.sequences[41] = "earlier"
+    store.accept("b", "02")
+    store.accept("a", "01")
+    relay, producer = _relay(store)
+    assert relay.run_once() == 2
+    store.accept("c", "03")
+    relay.run_once()
+    assert _published(producer) == [("a", 42), ("b", 43), ("c", 44)]
+    assert store.outbox == {}
+
+
+def test_an_entry_stored_before_a_crash_goes_again_with_its_stored_sequence() -> None:
+    store = FakeStore()
+    store.accept("a", "01")
+    store.accept("b", "02")
+    store.events["a"] = {**_entry("a", "01"), "sequence": 7}  # stored, then the relay died
+    store.sequences.update({7: "a"})
+    relay, producer = _relay(store)
+    relay.run_once()
+    assert _published(producer) == [("a", 7), ("b", 9)]  # 8, claimed for a, stays unused
+    assert len(set(store.sequences)) == len(store.sequences)
+
+
+def test_a_stray_entry_of_an_id_stored_earlier_is_dropped_unpublished() -> None:
+    store = FakeStore()
+    store.events["a"] = {**_entry("a", "01"), "sequence": 3}  # published long ago
+    store.sequences[3] = "a"
+    store.accept("a", "05")  # a re-send that slipped into the outbox
+    store.accept("b", "06")
+    relay, producer = _relay(store)
+    assert relay.run_once() == 2
+    assert _published(producer) == [("b", 5)]
+    assert store.outbox == {} and store.events["a"]["sequence"] == 3
+
+
+def test_a_relay_whose_numbers_are_claimed_stops_without_publishing() -> None:
+    store = FakeStore()
+    store.accept("a", "01")
+    first, first_producer = _relay(store)
+    second, second_producer = _relay(store)
+    second._next_sequence = 1  # seeded before the first relay claimed
+    first.run_once()
+    store.accept("b", "02")
+    with pytest.raises(RelayDisplaced):
+        second.run_once()
+    assert second_producer.sent == [] and "b" in store.outbox
+    assert _published(first_producer) == [("a", 1)]
+
+
+def test_survey_answer_is_saved_with_the_sequence_the_relay_gave() -> None:
+    store = FakeStore()
+    answer = {"_id": "s:q:e-1", "survey_id": "s", "value": 9, "kind": "enps"}
+    store.accept("a", "01", type="survey.answered", answer=answer)
+    relay, producer = _relay(store)
+    relay.run_once()
+    assert [(a["value"], a["sequence"], a["team"]) for a in store.answers] == [(9, 1, "growth")]
+    assert "answer" not in producer.sent[0] and "answer" not in store.events["a"]
