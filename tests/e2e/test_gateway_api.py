@@ -183,7 +183,8 @@ def test_record_share_returns_the_event_recorded_as_the_caller(org: Org) -> None
     event = payload["event"]
     assert payload["errors"] == []
     assert (event["type"], event["employeeId"]) == ("content.shared", org.alice)
-    assert isinstance(event["sequence"], int)
+    # The relay gives the sequence when it publishes (null until then).
+    assert event["sequence"] is None or event["sequence"] >= 1
 
 
 def test_the_same_event_id_twice_is_recorded_once(org: Org) -> None:
@@ -203,7 +204,8 @@ def test_the_same_event_id_twice_is_recorded_once(org: Org) -> None:
     first = api.run(SHARE, input=variables)["recordShare"]
     again = api.run(SHARE, input=variables)["recordShare"]
     assert first["errors"] == again["errors"] == []
-    assert first["event"]["sequence"] == again["event"]["sequence"]
+    # Same event; only the sequence may have arrived in between (the relay gives it).
+    assert {**first["event"], "sequence": None} == {**again["event"], "sequence": None}
 
 
 def test_a_future_occurred_at_is_a_field_error_naming_the_input(org: Org) -> None:
