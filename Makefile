@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 TEST_STACK := .stack/test/env
 
 .DEFAULT_GOAL := help
-.PHONY: help install tools stack run down test test-unit lint format token bench clean
+.PHONY: help install tools stack run down test test-unit lint format token bench chaos clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -32,13 +32,14 @@ run: install ## Run the whole system with a demo organisation (foreground; Ctrl-
 down: ## Stop everything `make run` or `make stack` started
 	-$(PY) -m devstack down --all
 
-test: install tools ## Unit, integration and end-to-end tests on a fresh local test stack
+test: install tools ## Unit, integration, end-to-end and a short chaos run, on fresh local stacks
 	$(PY) -m devstack up --name test --fresh
 	set -a; source $(TEST_STACK); set +a; \
 	  $(PY) -m pytest tests/unit -q \
 	  && $(PY) -m pytest tests/deploy tests/integration -q \
 	  && $(PY) -m pytest tests/e2e -q; \
 	  status=$$?; $(PY) -m devstack down --name test; exit $$status
+	$(PY) -m pytest tests/chaos -q
 
 test-unit: install ## The pure unit tests only (no services, seconds)
 	$(PY) -m pytest tests/unit -q
@@ -55,8 +56,13 @@ format: install ## Format the code with ruff
 token: install ## Print a development JWT: make token EMPLOYEE=e-1 [ROLE=admin]
 	@$(PY) -m gateway.token --employee "$(EMPLOYEE)" $(if $(ROLE),--role $(ROLE))
 
-bench: install ## Benchmarks on the dev stack (make stack first); prints figures
-	set -a; source .stack/dev/env; set +a; for b in bench/*.py; do $(PY) $$b || exit 1; done
+bench: install ## Benchmarks on a stack instance of their own (never the dev data); prints figures
+	$(PY) -m devstack up --name bench --fresh
+	set -a; source .stack/bench/env; set +a; $(PY) bench/run.py; \
+	  status=$$?; $(PY) -m devstack down --name bench; exit $$status
+
+chaos: install ## Kill consumers, restart Kafka, FerretDB and Redis under load; check nothing is lost
+	$(PY) bench/chaos.py
 
 clean: down ## Remove the local stack's data (downloads and builds stay cached)
 	rm -rf .stack
