@@ -35,7 +35,9 @@ DEFAULT_SEED = 2026
 EMPLOYEE_COUNT = 300
 # Within the events service's back-dating limit (EVENT_MAX_AGE_DAYS, 30 by default).
 DAYS = 28
-BATCH_SIZE = 500
+# Small enough that a batch is judged well within the API workers' request timeout,
+# while the relay and the consumers load the same database.
+BATCH_SIZE = 100
 EMAIL_DOMAIN = "demo.cercle.example"
 # Each action comes from the tool the events service trusts with it, as in a real
 # deployment: shares and the charter from the employees' apps (through the gateway), what

@@ -137,8 +137,8 @@ def _answer(stored: dict[str, Any]) -> dict[str, Any]:
 @dataclass
 class BatchMemory:
     """What judging one batch has looked up or let through so far: directory entries,
-    and the shares accepted earlier in the same batch (a share and what it drew may
-    arrive together)."""
+    and the shares read or accepted earlier in the same batch (a share and what it drew
+    may arrive together)."""
 
     employees: dict[str, dict[str, Any] | None] = field(default_factory=dict)
     shares: dict[str, ShareOnRecord] = field(default_factory=dict)
@@ -170,7 +170,9 @@ class References:
         stored = self.store.find_event(share_id)
         if stored is None:
             return None
-        return ShareOnRecord(stored["type"], stored["employee_id"])
+        # Each report of a share's reach names it again: one read per batch.
+        batch.shares[share_id] = ShareOnRecord(stored["type"], stored["employee_id"])
+        return batch.shares[share_id]
 
 
 def page_size(raw: str | None) -> int:
