@@ -9,7 +9,7 @@ def test_indexes_are_created_in_every_service_database_and_again_harmlessly(
     names = ensure_all_indexes(settings)
     assert ensure_all_indexes(settings) == names  # idempotent
     outbox = connect(settings, "events", alias="check-events")["outbox"]
-    assert "sequence_1" in outbox.index_information()
+    assert "entry_1" in outbox.index_information()
     awards = connect(settings, "badges", alias="check-badges")["awards"]
     assert "employee_id_1" in awards.index_information()
     for name in names:

@@ -1,0 +1,32 @@
+"""Shared by every test layer."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+
+import mongoengine
+import pytest
+from pymongo import MongoClient
+
+
+def open_mongo_clients() -> list[MongoClient]:
+    """Clients connected and never closed (pymongo keeps no public flag for it; these two
+    private ones are what its own unclosed-client warning reads)."""
+    gc.collect()
+    return [
+        client
+        for client in gc.get_objects()
+        if isinstance(client, MongoClient) and client._opened and not client._closed
+    ]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def close_database_clients() -> Iterator[None]:
+    """Services and harnesses keep their MongoDB clients for their lifetime: close every
+    one the session registered, then fail if any other was left open (it would warn
+    "Unclosed MongoClient" when collected)."""
+    yield
+    mongoengine.disconnect_all()
+    left_open = open_mongo_clients()
+    assert not left_open, f"MongoDB clients left open: {[c.options.pool_options for c in left_open]}"
