@@ -12,12 +12,13 @@ from pymongo import MongoClient
 
 def open_mongo_clients() -> list[MongoClient]:
     """Clients connected and never closed (pymongo keeps no public flag for it; these two
-    private ones are what its own unclosed-client warning reads)."""
+    private ones are what its own unclosed-client warning reads). `type()`, since
+    `isinstance()` dereferences weak proxies and a dead one raises."""
     gc.collect()
     return [
         client
         for client in gc.get_objects()
-        if isinstance(client, MongoClient) and client._opened and not client._closed
+        if issubclass(type(client), MongoClient) and client._opened and not client._closed
     ]
 
 
