@@ -9,8 +9,9 @@ nothing may be lost, doubled or miscounted.
    every process of `make run` on ports of its own.
 2. Puts the demo organisation's catalogue and directory in, then feeds its events in
    small batches (service token), re-sending some batches already accepted, while it
-   SIGKILLs the points and badges consumers and the relay (each restarted at once), and
-   restarts Kafka, FerretDB and Redis once each, spread over the feed.
+   SIGKILLs the points and badges consumers and the relay (each restarted at once),
+   restarts Kafka, FerretDB and Redis once each, and rewinds each consumer group (so that
+   messages already applied are delivered again for certain), spread over the feed.
 3. Waits (bounded) until every accepted event is on `cercle.events.v1` and both consumer
    groups have caught up, then checks:
    - lost: accepted ids missing from the event store or from the topic;
@@ -18,7 +19,8 @@ nothing may be lost, doubled or miscounted.
      crash repeats the same sequence: counted apart, as at-least-once transport);
    - mismatches: what `services.points.check` finds (totals vs ledger, index vs states)
      plus the employees whose totals differ from a clean replay of the topic into a fresh
-     database (`services.points.rescore`).
+     database (`services.points.rescore`), and those whose badges (events counted per
+     badge, point totals, tiers awarded) differ from a replay through the badges core.
 Prints the figures; exits 0 when lost, doubled and mismatches are all 0 and the planned
 kills and restarts happened, 1 otherwise."""
 
@@ -47,10 +49,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from kafka import KafkaConsumer, TopicPartition
 
-from cercle_common.messaging import client_options
+from cercle_common.messaging import Record, client_options
 from cercle_common.mongo import connect
 from cercle_common.settings import ENVIRONMENT, Settings
-from cercle_common.topics import EVENTS
+from cercle_common.topics import EMPLOYEES, EVENTS, POINTS
 from devstack import demo, stack
 from devstack.config import (
     INSTANCE_MARKER_VARIABLE,
@@ -68,6 +70,8 @@ CHAOS_PORTS = ServicePorts(api_base=38100, health_base=38200)
 VICTIMS = ("points-consumer", "badges-consumer", "events-relay")
 SERVERS = ("kafka", "ferretdb", "redis")
 CONSUMER_GROUPS = ("cercle-points", "cercle-badges")
+GROUP_OF = {"points-consumer": "cercle-points", "badges-consumer": "cercle-badges"}
+REWIND_BY = 200  # messages per partition
 BATCH = 20
 RESEND_EVERY = 5  # every fifth batch is followed by a re-send of an earlier one
 HTTP_RETRY_S = 120.0
@@ -85,10 +89,14 @@ class Plan:
     kill_every_s: float
     settle_s: float
     seed: int
+    # Times a consumer group is rewound (its consumer stopped, offsets moved back by
+    # REWIND_BY, restarted): applied messages redelivered for certain, as a crash between
+    # writing and committing does by chance.
+    rewinds: int = 2
 
 
-FULL = Plan(employees=300, kills=60, kill_every_s=1.5, settle_s=600, seed=2026)
-CI = Plan(employees=60, kills=20, kill_every_s=1.5, settle_s=240, seed=2027)
+FULL = Plan(employees=300, kills=60, kill_every_s=1.5, settle_s=600, seed=2026, rewinds=4)
+CI = Plan(employees=60, kills=20, kill_every_s=1.5, settle_s=240, seed=2027, rewinds=2)
 
 
 @dataclass
@@ -103,6 +111,8 @@ class Figures:
     kills: int = 0
     kills_by_process: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     restarts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    rewinds: int = 0
+    rewound_messages: int = 0
     settled: bool = False
     settle_s: float = 0.0
     lost_in_store: list[str] = field(default_factory=list)
@@ -111,6 +121,9 @@ class Figures:
     republished: int = 0
     check_mismatches: list[str] = field(default_factory=list)
     replay_mismatches: list[str] = field(default_factory=list)
+    badge_mismatches: list[str] = field(default_factory=list)
+    badge_counts_compared: int = 0
+    badge_awards_compared: int = 0
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -119,7 +132,7 @@ class Figures:
 
     @property
     def mismatches(self) -> int:
-        return len(self.check_mismatches) + len(self.replay_mismatches)
+        return len(self.check_mismatches) + len(self.replay_mismatches) + len(self.badge_mismatches)
 
 
 class ChaosFailure(Exception):
@@ -220,6 +233,46 @@ def restart_server(config: StackConfig, server: str) -> None:
     stack.up(config, topics=False, say=lambda _: None)
 
 
+def rewind_group(group: ProcessGroup, name: str, config: StackConfig) -> int:
+    """Stop one consumer (it leaves its group), move its group's committed offsets back
+    by REWIND_BY on every partition, start it again. Returns the messages it will be
+    given a second time."""
+    from kafka.errors import KafkaError
+    from kafka.structs import OffsetAndMetadata
+
+    process = group[name]
+    stop_processes([process.pid], timeout=30)
+    process.popen.wait(timeout=30)
+    settings = settings_of(config)
+    consumer = KafkaConsumer(
+        **client_options(settings), group_id=GROUP_OF[name], enable_auto_commit=False
+    )
+    try:
+        offsets = {}
+        for topic in (EVENTS, POINTS, EMPLOYEES):
+            for partition in topic_partitions(consumer, topic):
+                committed = consumer.committed(partition)
+                if committed:
+                    offsets[partition] = (committed, max(0, committed - REWIND_BY))
+        # A member SIGKILLed just before stays in the group until its session ends: the
+        # broker takes an outside commit only once the group is empty.
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                consumer.commit(
+                    {tp: OffsetAndMetadata(new, "", -1) for tp, (_, new) in offsets.items()}
+                )
+                break
+            except KafkaError as error:
+                if time.monotonic() > deadline:
+                    raise ChaosFailure(f"could not rewind {GROUP_OF[name]}: {error}") from error
+                time.sleep(1)
+    finally:
+        consumer.close(autocommit=False)
+    group.start(name, list(process.argv), env=_own_env(name), cwd=config.root, wait=False)
+    return sum(old - new for old, new in offsets.values())
+
+
 # -- feeding ------------------------------------------------------------------------------
 
 
@@ -288,34 +341,42 @@ def load_reference_data(events_url: str, plan: Plan) -> list[dict[str, Any]]:
 # -- checking -----------------------------------------------------------------------------
 
 
-def event_partitions(consumer: KafkaConsumer) -> list[TopicPartition]:
-    """The partitions of `cercle.events.v1`."""
-    return [TopicPartition(EVENTS, p) for p in consumer.partitions_for_topic(EVENTS) or ()]
+def topic_partitions(consumer: KafkaConsumer, topic: str) -> list[TopicPartition]:
+    """The partitions of one topic."""
+    return [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+
+
+def read_topic(settings: Settings, topic: str) -> list[Record]:
+    """Every message of one topic, each partition in its order (a whole topic of a chaos
+    run fits in memory)."""
+    consumer = KafkaConsumer(**client_options(settings), enable_auto_commit=False)
+    try:
+        partitions = topic_partitions(consumer, topic)
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        ends = consumer.end_offsets(partitions)
+        records: list[Record] = []
+        deadline = time.monotonic() + 120
+        while any(consumer.position(p) < ends[p] for p in partitions):
+            if time.monotonic() > deadline:
+                raise ChaosFailure(f"reading {topic} took over 120 s")
+            for messages in consumer.poll(timeout_ms=1000, max_records=5000).values():
+                records += [Record.from_message(message) for message in messages]
+        return records
+    finally:
+        consumer.close()
 
 
 def read_published(settings: Settings) -> tuple[dict[str, set[int]], dict[str, int]]:
     """Every event id on `cercle.events.v1`: the sequences it was published with, and
     how many messages carry it."""
-    consumer = KafkaConsumer(**client_options(settings), enable_auto_commit=False)
-    try:
-        partitions = event_partitions(consumer)
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        ends = consumer.end_offsets(partitions)
-        sequences: dict[str, set[int]] = defaultdict(set)
-        copies: dict[str, int] = defaultdict(int)
-        deadline = time.monotonic() + 120
-        while any(consumer.position(p) < ends[p] for p in partitions):
-            if time.monotonic() > deadline:
-                raise ChaosFailure("reading cercle.events.v1 took over 120 s")
-            for messages in consumer.poll(timeout_ms=1000, max_records=5000).values():
-                for message in messages:
-                    body = json.loads(message.value)
-                    sequences[body["id"]].add(int(body.get("sequence") or -1))
-                    copies[body["id"]] += 1
-        return sequences, copies
-    finally:
-        consumer.close()
+    sequences: dict[str, set[int]] = defaultdict(set)
+    copies: dict[str, int] = defaultdict(int)
+    for record in read_topic(settings, EVENTS):
+        body = json.loads(record.value or b"{}")
+        sequences[body["id"]].add(int(body.get("sequence") or -1))
+        copies[body["id"]] += 1
+    return sequences, copies
 
 
 def consumer_lag(settings: Settings) -> int:
@@ -325,7 +386,7 @@ def consumer_lag(settings: Settings) -> int:
         # Reading a group's committed offsets does not join the group.
         consumer = KafkaConsumer(**client_options(settings), group_id=group)
         try:
-            partitions = event_partitions(consumer)
+            partitions = topic_partitions(consumer, EVENTS)
             ends = consumer.end_offsets(partitions)
             for partition in partitions:
                 lag += ends[partition] - (consumer.committed(partition) or 0)
@@ -428,6 +489,71 @@ def replay_mismatches(config: StackConfig) -> list[str]:
     return differing
 
 
+def badge_view(state: Any, challenges: set[str]) -> dict[str, Any]:
+    """What of an employee's badges no crash may change: the events counted per badge
+    (all of them, so that one counted twice shows), the point totals and the tiers
+    awarded (challenges aside: the scheduler settles them when they end)."""
+    from services.badges.domain.model import AWARDED
+
+    return {
+        "matches": {
+            badge: sorted(match.event_id for match in matches)
+            for badge, matches in state.matches.items()
+            if matches
+        },
+        "totals": {key: total for key, total in state.totals.items() if total},
+        "awarded": sorted(
+            key
+            for key, award in state.awards.items()
+            if award.status == AWARDED and award.badge_id not in challenges
+        ),
+    }
+
+
+def badge_mismatches(config: StackConfig, figures: Figures) -> list[str]:
+    """Employees whose live badges differ from a clean replay of `cercle.events.v1` and
+    `cercle.points.v1` through the badges core (pure, in memory); counts what was compared
+    into `figures`."""
+    from services.badges.consumer import decode_event, decode_points
+    from services.badges.definitions import load_catalogue
+    from services.badges.domain.catalogue import CHALLENGE
+    from services.badges.domain.model import EmployeeBadges
+    from services.badges.repository import StateStore
+
+    settings = settings_of(config)
+    catalogue = load_catalogue()
+    challenges = {badge.id for badge in catalogue.badges if badge.kind == CHALLENGE}
+    replayed: dict[str, EmployeeBadges] = {}
+
+    def state(employee_id: str) -> EmployeeBadges:
+        return replayed.setdefault(employee_id, EmployeeBadges(employee_id=employee_id))
+
+    for record in read_topic(settings, EVENTS):
+        event = decode_event(record)
+        if event is not None:
+            state(event.employee_id).record_event(event, catalogue, settings.org_timezone)
+    for record in read_topic(settings, POINTS):
+        entry = decode_points(record)
+        state(entry.employee_id).record_points(entry, catalogue, settings.org_timezone)
+
+    database = connect(settings, "badges", alias="chaos-badges-read")
+    try:
+        store = StateStore(database)
+        live = {employee: store.load(employee)[0] for employee in store.employee_ids()}
+    finally:
+        database.client.close()
+    differing = []
+    for employee in sorted(set(replayed) | set(live)):
+        expected = badge_view(replayed.get(employee, EmployeeBadges(employee)), challenges)
+        figures.badge_counts_compared += sum(len(ids) for ids in expected["matches"].values())
+        figures.badge_awards_compared += len(expected["awarded"])
+        found = badge_view(live.get(employee, EmployeeBadges(employee)), challenges)
+        for part, value in expected.items():
+            if found[part] != value:
+                differing.append(f"{employee} badges {part}: replay {value} live {found[part]}")
+    return differing
+
+
 # -- the run ------------------------------------------------------------------------------
 
 
@@ -438,8 +564,14 @@ def shake(
     is done and every planned kill and restart happened."""
     rng = random.Random(plan.seed)
     started_at: dict[str, float] = {}
-    # The servers restart at a quarter, half and three quarters of the planned kills.
+    # The servers restart at a quarter, half and three quarters of the planned kills;
+    # the groups are rewound in turn, spread in between.
     restart_at = {plan.kills * (n + 1) // 4: server for n, server in enumerate(SERVERS)}
+    consumers = sorted(GROUP_OF)
+    rewind_at = {
+        plan.kills * (2 * n + 1) // (2 * plan.rewinds): consumers[n % len(consumers)]
+        for n in range(plan.rewinds)
+    }
     while not (feeder.done.is_set() and figures.kills >= plan.kills):
         if feeder.done.is_set() and feeder.error is not None:
             raise ChaosFailure(f"feeding failed: {feeder.error}")
@@ -451,6 +583,11 @@ def shake(
             started_at[victim] = time.monotonic()
             figures.kills += 1
             figures.kills_by_process[victim] += 1
+        rewound = rewind_at.pop(figures.kills, None)
+        if rewound is not None:
+            figures.rewound_messages += rewind_group(group, rewound, config)
+            figures.rewinds += 1
+            started_at[rewound] = time.monotonic()
         server = restart_at.pop(figures.kills, None)
         if server is not None:
             began = time.monotonic()
@@ -464,6 +601,9 @@ def shake(
     for server in restart_at.values():  # a short feed: the servers not yet restarted
         restart_server(config, server)
         figures.restarts[server] += 1
+    for rewound in rewind_at.values():
+        figures.rewound_messages += rewind_group(group, rewound, config)
+        figures.rewinds += 1
 
 
 def run(plan: Plan, say: Say = print) -> Figures:
@@ -493,6 +633,7 @@ def run(plan: Plan, say: Say = print) -> Figures:
         check_events(config, figures, events_url)
         figures.check_mismatches = points_check(settings_of(config))
         figures.replay_mismatches = replay_mismatches(config)
+        figures.badge_mismatches = badge_mismatches(config, figures)
     return figures
 
 
@@ -505,7 +646,12 @@ def report(figures: Figures, plan: Plan, began: float, say: Say = print) -> bool
     say(f"re-sent: {figures.resent} (already accepted, not answered 200: {figures.resent_not_200})")
     say(f"kills done: {figures.kills} ({kills})")
     say(f"restarts done: {restarts}")
+    say(f"group rewinds: {figures.rewinds} ({figures.rewound_messages} messages redelivered)")
     say(f"settled: {figures.settled} in {figures.settle_s:.0f}s")
+    say(
+        f"badges compared with the replay: {figures.badge_counts_compared} counted events, "
+        f"{figures.badge_awards_compared} tiers awarded"
+    )
     say(
         f"lost: {figures.lost} (not in the store {len(figures.lost_in_store)}, "
         f"not on the topic {len(figures.lost_on_topic)})"
@@ -514,9 +660,16 @@ def report(figures: Figures, plan: Plan, began: float, say: Say = print) -> bool
     say(f"doubled: {len(figures.doubled)} (republished with the same sequence: {same})")
     say(
         f"mismatches: {figures.mismatches} (check {len(figures.check_mismatches)}, "
-        f"vs clean replay {len(figures.replay_mismatches)})"
+        f"vs clean replay {len(figures.replay_mismatches)}, "
+        f"badges vs clean replay {len(figures.badge_mismatches)})"
     )
-    for line in [*figures.doubled, *figures.check_mismatches, *figures.replay_mismatches][:15]:
+    found = [
+        *figures.doubled,
+        *figures.check_mismatches,
+        *figures.replay_mismatches,
+        *figures.badge_mismatches,
+    ]
+    for line in found[:15]:
         say(f"  {line}")
     for line in [*figures.lost_in_store, *figures.lost_on_topic][:10]:
         say(f"  lost {line}")
@@ -531,6 +684,7 @@ def report(figures: Figures, plan: Plan, began: float, say: Say = print) -> bool
         and figures.resent_not_200 == 0
         and figures.kills >= plan.kills
         and all(figures.restarts.get(server, 0) >= 1 for server in SERVERS)
+        and figures.rewinds >= plan.rewinds
         and not figures.errors
     )
     say("chaos: PASSED" if passed else "chaos: FAILED")
