@@ -27,7 +27,10 @@ CATALOGUE = {
     "courses/k-1": {"title": "Social selling", "track": "ai"},
     "surveys/s": {"questions": [{"question_id": "q", "kind": "enps"}]},
     "surveys/s-enps": {
-        "questions": [{"question_id": "enps", "kind": "enps"}, {"question_id": "q1", "kind": "enps"}]
+        "questions": [
+            {"question_id": "enps", "kind": "enps"},
+            {"question_id": "q1", "kind": "enps"},
+        ]
     },
 }
 
