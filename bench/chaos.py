@@ -48,6 +48,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
+from kafka.structs import OffsetAndMetadata
 
 from cercle_common.messaging import Record, client_options
 from cercle_common.mongo import connect
@@ -64,13 +66,24 @@ from devstack.config import (
 )
 from devstack.processes import ProcessGroup, stop_processes
 from devstack.services import ServicePorts, service_env, service_table, start_services
+from services.badges import consumer as badges_consumer
+from services.badges.definitions import load_catalogue
+from services.badges.domain.catalogue import CHALLENGE
+from services.badges.domain.model import AWARDED, EmployeeBadges
+from services.badges.repository import StateStore
+from services.points import consumer as points_consumer
+from services.points.app import index_prefix
+from services.points.board_index import LeaderboardIndex
+from services.points.check import check_points
+from services.points.rescore import rescore
+from services.points.rules_file import DEFAULT_RULES, load_rules
+from services.points.store import PointsStore
 
 CHAOS_PORTS = ServicePorts(api_base=38100, health_base=38200)
 # The processes killed with SIGKILL: both scoring consumers and the outbox relay.
 VICTIMS = ("points-consumer", "badges-consumer", "events-relay")
 SERVERS = ("kafka", "ferretdb", "redis")
-CONSUMER_GROUPS = ("cercle-points", "cercle-badges")
-GROUP_OF = {"points-consumer": "cercle-points", "badges-consumer": "cercle-badges"}
+GROUP_OF = {"points-consumer": points_consumer.GROUP, "badges-consumer": badges_consumer.GROUP}
 REWIND_BY = 200  # messages per partition
 BATCH = 20
 RESEND_EVERY = 5  # every fifth batch is followed by a re-send of an earlier one
@@ -214,15 +227,15 @@ def kill_and_restart(group: ProcessGroup, name: str, config: StackConfig) -> boo
     with suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
     process.popen.wait(timeout=30)
-    group.start(name, list(process.argv), env=_own_env(name), cwd=config.root, wait=False)
+    start_again(group, name, config)
     return True
 
 
-def _own_env(name: str) -> dict[str, str]:
-    for service in service_table(CHAOS_PORTS):
-        if service.name == name and service.consumer:
-            return {"HEALTH_PORT": str(service.port)}
-    return {}
+def start_again(group: ProcessGroup, name: str, config: StackConfig) -> None:
+    """Start an ended process of the group with its command and its own health port."""
+    consumers = [s for s in service_table(CHAOS_PORTS) if s.name == name and s.consumer]
+    env = {"HEALTH_PORT": str(consumers[0].port)} if consumers else {}
+    group.start(name, list(group[name].argv), env=env, cwd=config.root, wait=False)
 
 
 def restart_server(config: StackConfig, server: str) -> None:
@@ -237,9 +250,6 @@ def rewind_group(group: ProcessGroup, name: str, config: StackConfig) -> int:
     """Stop one consumer (it leaves its group), move its group's committed offsets back
     by REWIND_BY on every partition, start it again. Returns the messages it will be
     given a second time."""
-    from kafka.errors import KafkaError
-    from kafka.structs import OffsetAndMetadata
-
     process = group[name]
     stop_processes([process.pid], timeout=30)
     process.popen.wait(timeout=30)
@@ -269,7 +279,7 @@ def rewind_group(group: ProcessGroup, name: str, config: StackConfig) -> int:
                 time.sleep(1)
     finally:
         consumer.close(autocommit=False)
-    group.start(name, list(process.argv), env=_own_env(name), cwd=config.root, wait=False)
+    start_again(group, name, config)
     return sum(old - new for old, new in offsets.values())
 
 
@@ -382,7 +392,7 @@ def read_published(settings: Settings) -> tuple[dict[str, set[int]], dict[str, i
 def consumer_lag(settings: Settings) -> int:
     """Messages of `cercle.events.v1` not yet committed by the points or badges group."""
     lag = 0
-    for group in CONSUMER_GROUPS:
+    for group in GROUP_OF.values():
         # Reading a group's committed offsets does not join the group.
         consumer = KafkaConsumer(**client_options(settings), group_id=group)
         try:
@@ -441,11 +451,6 @@ def check_events(config: StackConfig, figures: Figures, events_url: str) -> None
 
 def points_check(settings: Settings) -> list[str]:
     """`services.points.check`'s mismatches, as printed lines."""
-    from services.points.app import index_prefix
-    from services.points.board_index import LeaderboardIndex
-    from services.points.check import check_points
-    from services.points.store import PointsStore
-
     database = connect(settings, "points", alias="chaos-check")
     try:
         index = LeaderboardIndex.from_url(settings.redis_url, index_prefix(settings))
@@ -457,8 +462,6 @@ def points_check(settings: Settings) -> list[str]:
 
 def period_totals(settings: Settings, alias: str) -> dict[str, dict[str, int]]:
     """employee -> period key -> points, non-zero totals only."""
-    from services.points.store import PointsStore
-
     database = connect(settings, "points", alias=alias)
     try:
         states = PointsStore(database).load_states()
@@ -472,9 +475,6 @@ def period_totals(settings: Settings, alias: str) -> dict[str, dict[str, int]]:
 
 def replay_mismatches(config: StackConfig) -> list[str]:
     """Employees whose live totals differ from a rescore of the topic into a fresh prefix."""
-    from services.points.rescore import rescore
-    from services.points.rules_file import DEFAULT_RULES, load_rules
-
     live = settings_of(config)
     replay = settings_of(config, mongo_db_prefix=f"replay_{uuid.uuid4().hex[:8]}_")
     rescore(replay, load_rules(DEFAULT_RULES), alias="chaos-replay-write")
@@ -489,12 +489,10 @@ def replay_mismatches(config: StackConfig) -> list[str]:
     return differing
 
 
-def badge_view(state: Any, challenges: set[str]) -> dict[str, Any]:
+def badge_view(state: EmployeeBadges, challenges: set[str]) -> dict[str, Any]:
     """What of an employee's badges no crash may change: the events counted per badge
     (all of them, so that one counted twice shows), the point totals and the tiers
     awarded (challenges aside: the scheduler settles them when they end)."""
-    from services.badges.domain.model import AWARDED
-
     return {
         "matches": {
             badge: sorted(match.event_id for match in matches)
@@ -514,12 +512,6 @@ def badge_mismatches(config: StackConfig, figures: Figures) -> list[str]:
     """Employees whose live badges differ from a clean replay of `cercle.events.v1` and
     `cercle.points.v1` through the badges core (pure, in memory); counts what was compared
     into `figures`."""
-    from services.badges.consumer import decode_event, decode_points
-    from services.badges.definitions import load_catalogue
-    from services.badges.domain.catalogue import CHALLENGE
-    from services.badges.domain.model import EmployeeBadges
-    from services.badges.repository import StateStore
-
     settings = settings_of(config)
     catalogue = load_catalogue()
     challenges = {badge.id for badge in catalogue.badges if badge.kind == CHALLENGE}
@@ -529,11 +521,11 @@ def badge_mismatches(config: StackConfig, figures: Figures) -> list[str]:
         return replayed.setdefault(employee_id, EmployeeBadges(employee_id=employee_id))
 
     for record in read_topic(settings, EVENTS):
-        event = decode_event(record)
+        event = badges_consumer.decode_event(record)
         if event is not None:
             state(event.employee_id).record_event(event, catalogue, settings.org_timezone)
     for record in read_topic(settings, POINTS):
-        entry = decode_points(record)
+        entry = badges_consumer.decode_points(record)
         state(entry.employee_id).record_points(entry, catalogue, settings.org_timezone)
 
     database = connect(settings, "badges", alias="chaos-badges-read")
