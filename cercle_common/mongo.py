@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import argparse
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import mongoengine
 from pymongo import MongoClient, uri_parser
@@ -66,3 +68,68 @@ def translated_errors() -> Iterator[None]:
         yield
     except ConnectionFailure as error:
         raise InfrastructureError(f"MongoDB unavailable: {error}") from error
+
+
+@dataclass(frozen=True)
+class Index:
+    """A secondary index a service's queries need on MongoDB, and the query it serves
+    (each service lists them in its `indexes` module and its README)."""
+
+    collection: str
+    keys: tuple[tuple[str, int], ...]
+    serves: str
+
+    @property
+    def name(self) -> str:
+        """MongoDB's default name for these keys (`employee_id_1_sequence_-1`)."""
+        return "_".join(f"{field}_{direction}" for field, direction in self.keys)
+
+
+def create_indexes(database: Database, indexes: Iterable[Index]) -> list[str]:
+    """Create each index unless it exists (idempotent); returns their names."""
+    names = []
+    with translated_errors():
+        for index in indexes:
+            names.append(database[index.collection].create_index(list(index.keys)))
+    return names
+
+
+def missing_indexes(database: Database, indexes: Iterable[Index]) -> list[Index]:
+    """The indexes the database lacks (compared by their keys, whatever their names)."""
+    missing = []
+    with translated_errors():
+        for index in indexes:
+            present = {
+                tuple((field, int(direction)) for field, direction in info["key"])
+                for info in database[index.collection].index_information().values()
+            }
+            if index.keys not in present:
+                missing.append(index)
+    return missing
+
+
+def run_index_command(service: str, indexes: Iterable[Index], argv: list[str] | None) -> int:
+    """`python -m services.<service>.indexes [--check]`: create the service's indexes,
+    or with `--check` only say which are missing (exit status 1 if any)."""
+    parser = argparse.ArgumentParser(
+        prog=f"python -m services.{service}.indexes",
+        description=f"Create the MongoDB indexes of the {service} service (idempotent).",
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="create nothing; exit 1 if any is missing"
+    )
+    args = parser.parse_args(argv)
+    settings = Settings.from_env()
+    database = connect(settings, service, alias=f"indexes-{service}")
+    try:
+        if args.check:
+            missing = missing_indexes(database, indexes)
+            for index in missing:
+                where = f"{database.name}.{index.collection}"
+                print(f"indexes: {where} lacks {index.name} ({index.serves})")
+            return 1 if missing else 0
+        for name in create_indexes(database, indexes):
+            print(f"indexes: {database.name}.{name} ready")
+    finally:
+        database.client.close()
+    return 0

@@ -1,35 +1,45 @@
-"""`python -m services.indexes`: create every service's MongoDB indexes (idempotent).
-Run once per deployment (a Kubernetes Job); the consumers also create their own at start."""
+"""`python -m services.indexes`: every service's index command, one after the other (the
+`cercle-indexes` Job runs it at each release; each service also has its own,
+`python -m services.<service>.indexes`)."""
 
 from __future__ import annotations
 
+import argparse
+import importlib
 import sys
 
 from cercle_common.jsonlog import configure_logging
-from cercle_common.mongo import connect
+from cercle_common.mongo import Index, connect, create_indexes
 from cercle_common.settings import Settings
-from services.badges.repository import AwardStore
-from services.events.store import EventStore
-from services.points.store import PointsStore
+
+SERVICES = ("events", "points", "badges")
+
+
+def declared_indexes(service: str) -> tuple[Index, ...]:
+    """The indexes a service declares in its `indexes` module."""
+    indexes: tuple[Index, ...] = importlib.import_module(f"services.{service}.indexes").INDEXES
+    return indexes
 
 
 def ensure_all_indexes(settings: Settings) -> list[str]:
     """Create the indexes of the events, points and badges databases; returns their names."""
-    events = EventStore.connect(settings)
-    points = connect(settings, "points", alias="indexes-points")
-    badges = connect(settings, "badges", alias="indexes-badges")
-    try:
-        events.ensure_indexes()
-        PointsStore(points).ensure_indexes()
-        AwardStore(badges).ensure_indexes()
-    finally:
-        for database in (events.db, points, badges):
+    names = []
+    for service in SERVICES:
+        database = connect(settings, service, alias=f"indexes-{service}")
+        try:
+            create_indexes(database, declared_indexes(service))
+        finally:
             database.client.close()
-    return [settings.database_name(service) for service in ("events", "points", "badges")]
+        names.append(database.name)
+    return names
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     """Command line entry point."""
+    argparse.ArgumentParser(
+        prog="python -m services.indexes",
+        description="Create the MongoDB indexes of every Cercle service (idempotent).",
+    ).parse_args(argv)
     settings = Settings.from_env()
     configure_logging("indexes", settings.log_level)
     for name in ensure_all_indexes(settings):

@@ -12,6 +12,7 @@ from services.events.api import MAX_BATCH, blueprint
 from services.events.directory import Directory
 from services.events.domain.events import MAX_EVENT_BYTES
 from services.events.ingest import Clock, Ingestion, utc_now
+from services.events.known_employees import KnownEmployees
 from services.events.store import EventStore
 
 
@@ -27,7 +28,8 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Flas
         max_body_bytes=MAX_BATCH * MAX_EVENT_BYTES // 4,
     )
     max_age = timedelta(days=settings.event_max_age_days)
-    app.extensions["cercle_events.ingestion"] = Ingestion(store, clock, max_age)
-    app.extensions["cercle_events.directory"] = Directory(store, clock)
+    known = KnownEmployees(store)
+    app.extensions["cercle_events.ingestion"] = Ingestion(store, clock, max_age, known)
+    app.extensions["cercle_events.directory"] = Directory(store, clock, known)
     app.register_blueprint(blueprint)
     return app

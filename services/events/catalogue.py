@@ -1,15 +1,14 @@
 """The catalogue in the events service's database (collection `catalogue`, `_id` =
 `<kind>:<id>`), and the reference checks every accepted event goes through.
 
-Items are few and read on every event: an item found is kept for a couple of seconds
-(`ITEM_TTL_S`), so a batch of 500 shares of one content costs one read. A change made
-through this process drops its copy at once; another worker sees it within the TTL. An
-item not found is never kept, so an item just created is usable at once everywhere."""
+Items are few and named by almost every event: each process keeps the whole catalogue in
+memory (`cercle_common.cache.RefreshedCopy`), so judging an event against its item costs
+no round trip. A change made through this process is in its copy at once; another
+process sees it within `2 * CATALOGUE_COPY_MAX_AGE_S`. An item the copy lacks is read
+from the database, so an item just created is usable at once everywhere."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,6 +17,7 @@ from typing import Any
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
+from cercle_common.cache import RefreshedCopy
 from cercle_common.envelope import Envelope, format_instant
 from cercle_common.errors import NotFound, ValidationError
 from cercle_common.mongo import translated_errors
@@ -34,7 +34,7 @@ from services.events.domain.catalogue import (
 )
 from services.events.store import EventStore
 
-ITEM_TTL_S = 2.0
+CATALOGUE_COPY_MAX_AGE_S = 2.0
 MAX_PAGE = 500
 
 Clock = Callable[[], datetime]
@@ -52,12 +52,16 @@ class Catalogue:
     """Admin-managed contents, courses and surveys. Withdrawing an item keeps it (flagged
     `active: false`): events already accepted keep naming something, new ones are refused."""
 
-    def __init__(self, database: Database, clock: Clock, ttl_s: float = ITEM_TTL_S) -> None:
+    def __init__(
+        self, database: Database, clock: Clock, max_age_s: float = CATALOGUE_COPY_MAX_AGE_S
+    ) -> None:
         self.collection = database.catalogue
         self.clock = clock
-        self.ttl_s = ttl_s
-        self._kept: dict[str, tuple[float, dict[str, Any]]] = {}
-        self._lock = threading.Lock()
+        self._copy: RefreshedCopy[str, dict[str, Any]] = RefreshedCopy(self._load, max_age_s)
+
+    def _load(self) -> dict[str, dict[str, Any]]:
+        with translated_errors():
+            return {stored["_id"]: stored for stored in self.collection.find({})}
 
     def put(self, kind: str, item_id: str, body: dict[str, Any]) -> SavedItem:
         """Create or replace an item (it becomes active)."""
@@ -76,7 +80,7 @@ class Catalogue:
                 # Two first PUTs raced to create it; the other one inserted it.
                 self.collection.replace_one({"_id": key}, {"_id": key, **item})
                 created = False
-        self._forget(key)
+        self._copy.put(key, {"_id": key, **item})
         return SavedItem(item, created)
 
     def withdraw(self, kind: str, item_id: str) -> dict[str, Any]:
@@ -88,7 +92,7 @@ class Catalogue:
                 raise NotFound(f"no {kind} has this id", "id")
             stored.update(active=False, updated_at=format_instant(self.clock()))
             self.collection.replace_one({"_id": key}, stored)
-        self._forget(key)
+        self._copy.put(key, stored)
         return _answer(stored)
 
     def get(self, kind: str, item_id: str) -> dict[str, Any]:
@@ -111,23 +115,16 @@ class Catalogue:
         return {"items": items, "next_after": items[-1]["id"] if more else None}
 
     def current(self, kind: str, item_id: str) -> dict[str, Any] | None:
-        """The item to judge an event against (kept briefly), or None."""
+        """The item to judge an event against (from the copy), or None."""
         key = item_key(kind, item_id)
-        now = time.monotonic()
-        with self._lock:
-            kept = self._kept.get(key)
-            if kept is not None and now - kept[0] < self.ttl_s:
-                return kept[1]
+        kept = self._copy.get(key)
+        if kept is not None:
+            return kept
         with translated_errors():
             stored = self.collection.find_one({"_id": key})
         if stored is not None:
-            with self._lock:
-                self._kept[key] = (now, stored)
+            self._copy.put(key, stored)
         return stored
-
-    def _forget(self, key: str) -> None:
-        with self._lock:
-            self._kept.pop(key, None)
 
 
 def _answer(stored: dict[str, Any]) -> dict[str, Any]:
@@ -136,11 +133,9 @@ def _answer(stored: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass
 class BatchMemory:
-    """What judging one batch has looked up or let through so far: directory entries,
-    and the shares read or accepted earlier in the same batch (a share and what it drew
-    may arrive together)."""
+    """What judging one batch has looked up or let through so far: the shares read or
+    accepted earlier in the same batch (a share and what it drew may arrive together)."""
 
-    employees: dict[str, dict[str, Any] | None] = field(default_factory=dict)
     shares: dict[str, ShareOnRecord] = field(default_factory=dict)
 
 
@@ -167,7 +162,7 @@ class References:
     def _share(self, share_id: str, batch: BatchMemory) -> ShareOnRecord | None:
         if share_id in batch.shares:
             return batch.shares[share_id]
-        stored = self.store.find_event(share_id)
+        stored = self.store.find_accepted(share_id)
         if stored is None:
             return None
         # Each report of a share's reach names it again: one read per batch.

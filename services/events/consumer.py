@@ -12,12 +12,19 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
 from cercle_common.envelope import EMPLOYEE_ERASED, EMPLOYEE_UPSERTED, Envelope, decode_json_object
 from cercle_common.errors import Forbidden, MalformedRequest, NotFound, PayloadTooLarge
-from cercle_common.messaging import ConsumerLoop, Record, per_record, run_consumer
+from cercle_common.messaging import (
+    ConsumerLoop,
+    Record,
+    Rejection,
+    is_infrastructure_failure,
+    run_consumer,
+)
 from cercle_common.settings import Settings
 from cercle_common.topics import INBOUND
 from services.events.directory import Directory
@@ -30,38 +37,62 @@ from services.events.domain.events import (
 )
 from services.events.domain.trust import KAFKA, check_source_may_send
 from services.events.ingest import Ingestion, utc_now
+from services.events.known_employees import KnownEmployees
 from services.events.store import EventStore
 
 GROUP = "cercle-events-inbound"
 
 
 class InboundHandler:
-    """Handles one inbound record; raises a `CercleError` to dead-letter it."""
+    """Handles inbound records a poll at a time: the actions of a poll go through one
+    `accept_many` (one bulk insert), directory changes in their place between them, so
+    that an action after a hire in the same poll sees the hire."""
 
     def __init__(self, ingestion: Ingestion, directory: Directory) -> None:
         self.ingestion = ingestion
         self.directory = directory
 
     def __call__(self, record: Record) -> None:
-        if record.value is None:
-            raise MalformedRequest("empty message (null value)")
-        if len(record.value) > MAX_EVENT_BYTES:
-            raise PayloadTooLarge(f"an event may be at most {MAX_EVENT_BYTES} bytes")
-        body = decode_json_object(record.value)
-        event_type = body.get("type")
-        if event_type in ADMIN_ONLY_TYPES:
-            raise Forbidden(f"{event_type} is accepted from the admin HTTP path only", "type")
-        if event_type in (EMPLOYEE_UPSERTED, EMPLOYEE_ERASED):
-            # Only the HR directory changes who works here (actions are judged by the
-            # same table inside the ingestion).
-            check_source_may_send(body.get("source"), event_type, KAFKA)
-            self._directory_change(body)
-            return
-        outcome = self.ingestion.accept(body, path="kafka")
-        if outcome.error is not None:
-            raise outcome.error
+        """One record; raises a `CercleError` to dead-letter it."""
+        for rejection in self.handle_batch([record]):
+            raise rejection.error
+
+    def handle_batch(self, records: Sequence[Record]) -> list[Rejection]:
+        """Apply a poll's records in order; returns the ones refused, with the reason."""
+        rejected: list[Rejection] = []
+        actions: list[tuple[Record, dict[str, Any]]] = []
+        for record in records:
+            try:
+                body = _decoded(record)
+                if body.get("type") not in (EMPLOYEE_UPSERTED, EMPLOYEE_ERASED):
+                    actions.append((record, body))
+                    continue
+                rejected += self._accept(actions)
+                actions = []
+                self._directory_change(body)
+            except Exception as error:
+                if is_infrastructure_failure(error):
+                    raise
+                rejected.append(Rejection(record, error))
+        rejected += self._accept(actions)
+        # In the order of the records, as one by one.
+        position = {id(record): n for n, record in enumerate(records)}
+        return sorted(rejected, key=lambda rejection: position[id(rejection.record)])
+
+    def _accept(self, actions: list[tuple[Record, dict[str, Any]]]) -> list[Rejection]:
+        if not actions:
+            return []
+        outcomes = self.ingestion.accept_many([body for _, body in actions], path="kafka")
+        return [
+            Rejection(record, outcome.error)
+            for (record, _), outcome in zip(actions, outcomes, strict=True)
+            if outcome.error is not None
+        ]
 
     def _directory_change(self, body: dict[str, Any]) -> None:
+        # Only the HR directory changes who works here (actions are judged by the same
+        # table inside the ingestion).
+        check_source_may_send(body.get("source"), str(body["type"]), KAFKA)
         check_envelope_fields(body)
         envelope = Envelope.from_dict(body)
         check_not_in_future(envelope.occurred_at, self.ingestion.clock())
@@ -73,14 +104,29 @@ class InboundHandler:
             self.directory.erase(envelope.employee_id)
 
 
+def _decoded(record: Record) -> dict[str, Any]:
+    if record.value is None:
+        raise MalformedRequest("empty message (null value)")
+    if len(record.value) > MAX_EVENT_BYTES:
+        raise PayloadTooLarge(f"an event may be at most {MAX_EVENT_BYTES} bytes")
+    body = decode_json_object(record.value)
+    event_type = body.get("type")
+    if event_type in ADMIN_ONLY_TYPES:
+        raise Forbidden(f"{event_type} is accepted from the admin HTTP path only", "type")
+    return body
+
+
 def build_loop(
     settings: Settings, group: str = GROUP, store: EventStore | None = None, **options: object
 ) -> ConsumerLoop:
     """The inbound consumer loop (tests give their own group and store)."""
     store = store or EventStore.connect(settings)
     max_age = timedelta(days=settings.event_max_age_days)
-    handler = InboundHandler(Ingestion(store, utc_now, max_age), Directory(store, utc_now))
-    return ConsumerLoop(settings, group, [INBOUND], per_record(handler), **options)  # type: ignore[arg-type]
+    known = KnownEmployees(store)
+    handler = InboundHandler(
+        Ingestion(store, utc_now, max_age, known), Directory(store, utc_now, known)
+    )
+    return ConsumerLoop(settings, group, [INBOUND], handler.handle_batch, **options)  # type: ignore[arg-type]
 
 
 def main() -> int:

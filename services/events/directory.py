@@ -19,6 +19,7 @@ from services.events.domain.directory import (
     snapshot,
 )
 from services.events.ingest import Clock, utc_now
+from services.events.known_employees import KnownEmployees
 from services.events.store import EventStore
 
 MAX_ATTEMPTS = 5
@@ -35,9 +36,13 @@ class Saved:
 class Directory:
     """Directory commands and queries over the event store's database."""
 
-    def __init__(self, store: EventStore, clock: Clock = utc_now) -> None:
+    def __init__(
+        self, store: EventStore, clock: Clock = utc_now, known: KnownEmployees | None = None
+    ) -> None:
         self.store = store
         self.clock = clock
+        # The door's copy in this process, told of every change made here.
+        self.known = known
 
     def save(self, employee_id: str, record: EmployeeRecord) -> Saved:
         """Create or replace an employee's entry; an identical save publishes nothing."""
@@ -50,6 +55,7 @@ class Directory:
             fields = {**record.as_dict(), "erased": False}
             if self._commit(employee_id, version, fields, snapshot(employee_id, fields, version)):
                 stored = self.store.find_employee(employee_id) or {}
+                self._tell_door(employee_id, stored)
                 return Saved(created, public_entry(stored))
         raise InfrastructureError("too many concurrent changes to this employee; retry")
 
@@ -68,6 +74,7 @@ class Directory:
             fields: dict[str, Any] = {name: None for name in PERSONAL_FIELDS}
             fields.update(active=False, erased=True)
             if self._commit(employee_id, version, fields, None):
+                self._tell_door(employee_id, fields)
                 self.store.erase_answers_of(employee_id)
                 return {"id": employee_id, "erased": True}
         raise InfrastructureError("too many concurrent changes to this employee; retry")
@@ -91,6 +98,10 @@ class Directory:
                 entry.pop("version")
                 found.append(entry)
         return found
+
+    def _tell_door(self, employee_id: str, entry: dict[str, Any]) -> None:
+        if self.known is not None:
+            self.known.remember(employee_id, entry)
 
     def _commit(
         self,

@@ -33,6 +33,7 @@ from services.events.domain.events import (
     validate_data,
 )
 from services.events.domain.trust import check_source_may_send, door_of
+from services.events.known_employees import KnownEmployees
 from services.events.store import EventStore
 
 log = logging.getLogger(__name__)
@@ -86,15 +87,20 @@ def sortable_instant(instant: datetime) -> str:
 
 
 class Ingestion:
-    """Validates, deduplicates and stores events. Storing = inserting the outbox entry;
-    the relay publishes it."""
+    """Validates, deduplicates and stores events. Storing = inserting the acceptance
+    record (its unique `_id` is the dedupe), then the outbox entry the relay publishes."""
 
     def __init__(
-        self, store: EventStore, clock: Clock = utc_now, max_age: timedelta = DEFAULT_MAX_AGE
+        self,
+        store: EventStore,
+        clock: Clock = utc_now,
+        max_age: timedelta = DEFAULT_MAX_AGE,
+        employees: KnownEmployees | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
         self.max_age = max_age
+        self.employees = employees or KnownEmployees(store)
         self.references = References(Catalogue(store.db, clock), store)
 
     def accept(self, body: Any, *, path: str, admin: bool = False) -> Outcome:
@@ -104,13 +110,13 @@ class Ingestion:
     def accept_many(
         self, bodies: Sequence[Any], *, path: str, admin: bool = False
     ) -> list[Outcome]:
-        """Judge each body independently; store the new ones with one outbox insert (the
-        relay gives them their sequences). Raises only on an outage."""
+        """Judge each body independently; store the new ones with one bulk insert of
+        their acceptance records and one of their outbox entries (the relay gives them
+        their sequences). Raises only on an outage."""
         now = self.clock()
         batch = BatchMemory()
         outcomes: list[Outcome | None] = [None] * len(bodies)
-        candidates: list[tuple[int, Envelope, dict[str, Any], str]] = []
-        seen: dict[str, int] = {}
+        candidates: list[Candidate] = []
         for index, body in enumerate(bodies):
             try:
                 envelope, data = self._validate(body, now, batch, admin, path)
@@ -119,18 +125,16 @@ class Ingestion:
                 outcomes[index] = self._rejected(body, error, path)
                 continue
             digest = fingerprint(Envelope(**{**_fields(envelope), "data": data}))
-            if envelope.id in seen:
-                # The same id twice in one batch: judged against the first after storing.
-                candidates.append((index, envelope, data, digest))
-                continue
-            seen[envelope.id] = index
-            candidates.append((index, envelope, data, digest))
-        fresh = [c for c in candidates if seen[c[1].id] == c[0]]
-        repeats = [c for c in candidates if seen[c[1].id] != c[0]]
-        if fresh:
-            self._store(fresh, now, outcomes, path)
-        for index, envelope, _data, digest in repeats:
-            outcomes[index] = self._compare(envelope.id, digest, path)
+            candidates.append(Candidate(index, envelope, data, digest))
+        # The same id twice in one batch: the first is stored, the others judged against it.
+        firsts: dict[str, Candidate] = {}
+        for candidate in candidates:
+            firsts.setdefault(candidate.envelope.id, candidate)
+        on_record = self._store(list(firsts.values()), now, outcomes, path) if firsts else {}
+        for candidate in candidates:
+            if outcomes[candidate.index] is None:
+                digest, event = on_record[candidate.envelope.id]
+                outcomes[candidate.index] = self._compare(candidate, digest, event, path)
         return [outcome for outcome in outcomes if outcome is not None]
 
     def stored(self, event_id: str) -> dict[str, Any]:
@@ -159,20 +163,16 @@ class Ingestion:
         check_source_may_send(body.get("source"), envelope.type, door_of(path))
         data = validate_data(envelope.type, envelope.data)
         check_not_in_future(envelope.occurred_at, now)
-        self._check_employee(envelope.employee_id, batch.employees)
+        self._check_employee(envelope.employee_id)
         # Last: the catalogue and the event store are read only for an otherwise valid event.
         self.references.check(envelope, data, batch)
         return envelope, data
 
-    def _check_employee(
-        self, employee_id: str, employees: dict[str, dict[str, Any] | None]
-    ) -> None:
-        if employee_id not in employees:
-            employees[employee_id] = self.store.find_employee(employee_id)
-        employee = employees[employee_id]
-        if employee is None or employee.get("erased"):
+    def _check_employee(self, employee_id: str) -> None:
+        employee = self.employees.get(employee_id)
+        if employee is None or employee["erased"]:
             raise UnknownEmployee("unknown employee", "employee_id")
-        if not employee.get("active", True):
+        if not employee["active"]:
             raise UnknownEmployee("employee is not active", "employee_id")
 
     def _rejected(self, body: Any, error: CercleError, path: str) -> Outcome:
@@ -187,56 +187,69 @@ class Ingestion:
     # -- storing -----------------------------------------------------------------------
     def _store(
         self,
-        fresh: list[tuple[int, Envelope, dict[str, Any], str]],
+        firsts: list[Candidate],
         now: datetime,
         outcomes: list[Outcome | None],
         path: str,
-    ) -> None:
-        # An id the event store holds was accepted and published before: it is answered
-        # from there and never enters the outbox again (an `_id` read is cheap).
-        new: list[tuple[int, Envelope, dict[str, Any], str]] = []
-        for item in fresh:
-            index, envelope, _data, digest = item
-            stored = self.store.find_stored_event(envelope.id)
-            if stored is None:
-                new.append(item)
-            else:
-                outcomes[index] = self._compare(envelope.id, digest, path, stored)
+    ) -> dict[str, tuple[str, dict[str, Any]]]:
+        """Insert the acceptance records, then queue what they accepted; answer the new
+        ones (201). Returns, per id, the fingerprint and event on record, against which
+        re-sends are judged."""
         # One nonce per request, suffixed by the position: the relay reads the outbox in
         # this order, so a batch keeps its own order.
         batch_nonce = new_ulid()
         documents = {
-            envelope.id: entry_document(envelope, data, digest, now, f"{batch_nonce}{n:04d}")
-            for n, (_index, envelope, data, digest) in enumerate(new)
+            candidate.envelope.id: entry_document(
+                candidate.envelope, candidate.data, candidate.digest, now, f"{batch_nonce}{n:04d}"
+            )
+            for n, candidate in enumerate(firsts)
         }
-        refused = self.store.insert_outbox(list(documents.values()))
-        for index, envelope, _data, digest in new:
-            document = documents[envelope.id]
-            if envelope.id in refused:  # in the outbox already: a re-send or a race
-                outcomes[index] = self._compare(envelope.id, digest, path)
+        refused = self.store.insert_accepted(
+            [acceptance_record(document) for document in documents.values()]
+        )
+        to_queue = [document for event_id, document in documents.items() if event_id not in refused]
+        on_record: dict[str, tuple[str, dict[str, Any]]] = {}
+        for candidate in firsts:
+            event_id = candidate.envelope.id
+            if event_id not in refused:
+                ACCEPTED.labels(path=path, type=candidate.envelope.type).inc()
+                event = stored_event(documents[event_id])
+                outcomes[candidate.index] = Outcome(201, event, None, event_id)
+                on_record[event_id] = (candidate.digest, event)
                 continue
-            # Between the read above and the insert, the relay may have stored another
-            # entry of this id and deleted it from the outbox: ours is then a stray, taken
-            # back out (the relay would refuse to publish it anyway).
-            stored = self.store.find_stored_event(envelope.id)
-            if stored is not None and stored.get("entry") != document["entry"]:
-                self.store.delete_outbox_entry(envelope.id, document["entry"])
-                outcomes[index] = self._compare(envelope.id, digest, path, stored)
-                continue
-            ACCEPTED.labels(path=path, type=envelope.type).inc()
-            outcomes[index] = Outcome(201, stored_event(stored or document), None, envelope.id)
+            # Accepted before (the only case that reads it back).
+            accepted = self.store.find_accepted(event_id)
+            if accepted is None:  # pragma: no cover - acceptance records are never deleted
+                raise Conflict("the event vanished while being stored; retry", "id")
+            further = self.store.find_queued_or_stored(event_id)
+            if further is None and accepted["fingerprint"] == candidate.digest:
+                # Accepted, never queued: the process that accepted it died in between.
+                # Queue it now, as it was accepted (its value, not kept there, is this one's).
+                to_queue.append({**accepted, "answer": documents[event_id].get("answer")})
+            on_record[event_id] = (accepted["fingerprint"], stored_event(further or accepted))
+        # A refusal here is an entry queued already (by a concurrent re-send): no matter.
+        self.store.insert_outbox(to_queue)
+        return on_record
 
     def _compare(
-        self, event_id: str, digest: str, path: str, stored: dict[str, Any] | None = None
+        self, candidate: Candidate, digest: str, event: dict[str, Any], path: str
     ) -> Outcome:
-        stored = stored or self.store.find_event(event_id)
-        if stored is None:  # pragma: no cover - the id was refused as a duplicate just now
-            raise Conflict("the event vanished while being stored; retry", "id")
-        if stored["fingerprint"] != digest:
+        if digest != candidate.digest:
             error = Conflict("an event with this id and other content was already accepted", "id")
-            return self._rejected({"id": event_id}, error, path)
+            return self._rejected({"id": candidate.envelope.id}, error, path)
         DUPLICATES.labels(path=path).inc()
-        return Outcome(200, stored_event(stored), None, event_id)
+        return Outcome(200, event, None, candidate.envelope.id)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A submitted event that passed every check: its place in the request, the
+    envelope, the validated data and the fingerprint a re-send is compared by."""
+
+    index: int
+    envelope: Envelope
+    data: dict[str, Any]
+    digest: str
 
 
 def _fields(envelope: Envelope) -> dict[str, Any]:
@@ -282,6 +295,12 @@ def entry_document(
             "event_id": envelope.id,
         }
     return document
+
+
+def acceptance_record(entry: dict[str, Any]) -> dict[str, Any]:
+    """The `accepted` document of an outbox entry: everything but a survey answer's
+    value, which stays in the outbox until the relay keeps it with the answers."""
+    return {name: value for name, value in entry.items() if name != "answer"}
 
 
 def stored_event(document: dict[str, Any]) -> dict[str, Any]:

@@ -1,9 +1,16 @@
 """The events service's MongoDB database (`cercle_events`).
 
 Collections, each keyed by a deterministic `_id`:
+- `accepted`: one document per event id ever accepted (the event as answered, its
+  `fingerprint` and `entry`), inserted first: its unique `_id` is THE act of acceptance
+  and the only "seen before?" check. A refusal is the one case that reads it back (to
+  answer "same id, same content" or "same id, other content"): the door never asks about
+  an id that is usually absent, which on the local server would read the whole collection.
+  Insert-only.
 - `outbox`: an accepted event waiting to be published (`_id` = event id, no sequence yet,
-  `entry` = a time-ordered nonce: the relay's read order). Inserting it is THE act of
-  acceptance: one single-document write, so a crash right after loses nothing.
+  `entry` = a time-ordered nonce: the relay's read order), inserted right after its
+  `accepted` document (a re-send of an id accepted but never queued, the door having died
+  in between, queues it then).
 - `sequences`: one document per sequence number (`_id` = the number, `event_id`), inserted
   by the relay before it stores an event. Insert-only: the unique `_id` is the atomic
   guard that no number is ever given twice, on FerretDB as on MongoDB (an update such as
@@ -29,9 +36,10 @@ from pymongo import DESCENDING
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from cercle_common.mongo import DUPLICATE_KEY, connect, translated_errors
+from cercle_common.mongo import DUPLICATE_KEY, connect, create_indexes, translated_errors
 from cercle_common.settings import Settings
 from services.events.documents import ALIAS, Employee
+from services.events.indexes import INDEXES
 
 # The `counters` document where earlier versions kept the last sequence handed out: read
 # once, so that a database upgraded in place goes on after it.
@@ -55,12 +63,9 @@ class EventStore:
         self.db.client.close()
 
     def ensure_indexes(self) -> None:
-        """Indexes for a real MongoDB: the relay reads the outbox in entry order and
-        eNPS reads one survey's answers (FerretDB accepts them and scans anyway)."""
-        with translated_errors():
-            self.db.outbox.create_index("entry")
-            self.db.employee_outbox.create_index("version")
-            self.db.survey_answers.create_index("survey_id")
+        """The indexes a real MongoDB serves the queries with (`indexes.py`; FerretDB
+        accepts them and scans anyway)."""
+        create_indexes(self.db, INDEXES)
 
     def ping(self) -> None:
         """Raises unless the database answers (readiness)."""
@@ -97,16 +102,33 @@ class EventStore:
         return True
 
     # -- events ------------------------------------------------------------------------
-    def find_event(self, event_id: str) -> dict[str, Any] | None:
-        """The accepted event with this id: the event store's copy (with its sequence)
-        once the relay stored it, else the outbox entry (no sequence yet)."""
+    def insert_accepted(self, documents: list[dict[str, Any]]) -> set[str]:
+        """Record accepted events (the act of acceptance); returns the ids refused as
+        accepted before."""
+        return self._insert_many("accepted", documents)
+
+    def find_accepted(self, event_id: str) -> dict[str, Any] | None:
+        """The acceptance record of an id (read after a refusal: it is there)."""
         with translated_errors():
-            # The event store again last: the relay stores an entry before deleting it from
-            # the outbox, so it may have moved between the first two reads.
-            return (
-                self.db.events.find_one({"_id": event_id})
-                or self.db.outbox.find_one({"_id": event_id})
-                or self.db.events.find_one({"_id": event_id})
+            return self.db.accepted.find_one({"_id": event_id})
+
+    def find_event(self, event_id: str) -> dict[str, Any] | None:
+        """The accepted event with this id, at its furthest stage: the event store's copy
+        (with its sequence) once the relay stored it, else the outbox entry, else the
+        acceptance record (accepted, not queued yet)."""
+        accepted = self.find_accepted(event_id)
+        if accepted is None:
+            return None
+        return self.find_queued_or_stored(event_id) or accepted
+
+    def find_queued_or_stored(self, event_id: str) -> dict[str, Any] | None:
+        """The outbox entry or the event store's copy of an accepted id; None when it was
+        accepted and never queued. The outbox first: it is small, so a miss there is
+        cheap, and the relay stores an entry before deleting it from the outbox, so an
+        entry that moved between the two reads is found in the event store."""
+        with translated_errors():
+            return self.db.outbox.find_one({"_id": event_id}) or self.db.events.find_one(
+                {"_id": event_id}
             )
 
     def find_stored_event(self, event_id: str) -> dict[str, Any] | None:
@@ -149,15 +171,14 @@ class EventStore:
     # -- survey answers --------------------------------------------------------------------
     def save_answer(self, answer: dict[str, Any]) -> None:
         """Keep the newest answer of an employee to a question (by occurred_at, then
-        sequence): applying the same answer twice, or an older one late, changes nothing."""
+        sequence): applying the same answer twice, or an older one late, changes nothing.
+        Inserted first: only an employee answering again has an answer to read back."""
         with translated_errors():
-            current = self.db.survey_answers.find_one({"_id": answer["_id"]})
-            if current is None:
-                try:
-                    self.db.survey_answers.insert_one(answer)
-                    return
-                except DuplicateKeyError:
-                    current = self.db.survey_answers.find_one({"_id": answer["_id"]})
+            try:
+                self.db.survey_answers.insert_one(answer)
+                return
+            except DuplicateKeyError:
+                current = self.db.survey_answers.find_one({"_id": answer["_id"]})
             if current is not None and _answer_order(current) >= _answer_order(answer):
                 return
             self.db.survey_answers.replace_one({"_id": answer["_id"]}, answer, upsert=True)
@@ -178,6 +199,12 @@ class EventStore:
         with translated_errors():
             employee = Employee.objects(id=employee_id).first()
         return None if employee is None else employee.as_entry()
+
+    def employee_statuses(self) -> list[dict[str, Any]]:
+        """Every directory entry's `_id`, `active` and `erased` (one read of the bounded
+        directory, for the door's copy)."""
+        with translated_errors():
+            return list(self.db.employees.find({}, {"active": 1, "erased": 1}))
 
     def insert_employee_change(self, change: dict[str, Any]) -> bool:
         """Record a directory change to publish; False if that version is already taken

@@ -23,8 +23,9 @@ from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 
 from cercle_common.envelope import format_instant, parse_instant
-from cercle_common.mongo import DUPLICATE_KEY, translated_errors
+from cercle_common.mongo import DUPLICATE_KEY, create_indexes, translated_errors
 from services.points.domain.model import DirectoryEntry, EmployeeState, LedgerEntry
+from services.points.indexes import INDEXES
 
 LEDGER = "ledger"
 STATES = "states"
@@ -41,11 +42,9 @@ class PointsStore:
         self.directory = database[DIRECTORY]
 
     def ensure_indexes(self) -> None:
-        """Indexes MongoDB uses for the ledger page and erasure (FerretDB accepts them)."""
-        with translated_errors():
-            self.ledger.create_index([("employee_id", ASCENDING), ("sequence", DESCENDING)])
-            self.states.create_index([("employee_id", ASCENDING)])
-            self.directory.create_index([("employee_id", ASCENDING)])
+        """The indexes a real MongoDB serves the queries with (`indexes.py`; FerretDB
+        accepts them)."""
+        create_indexes(self.database, INDEXES)
 
     def insert_ledger(self, entries: Iterable[LedgerEntry]) -> None:
         """Store ledger entries; those already stored are left as they are."""
