@@ -109,16 +109,53 @@ def parse_published(raw: bytes | None) -> tuple[Envelope, int]:
 
 
 def decode_json_object(raw: bytes) -> dict[str, Any]:
-    """Decode UTF-8 JSON that must be an object."""
+    """Decode UTF-8 JSON that must be an object, nested at most `MAX_JSON_DEPTH` deep and
+    holding only text that UTF-8 can carry on (no lone surrogate such as `\\ud800`)."""
     try:
         body = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as error:
         raise MalformedRequest(f"not UTF-8: {error.reason} at byte {error.start}") from error
     except json.JSONDecodeError as error:
         raise MalformedRequest(f"not JSON: {error.msg} at line {error.lineno}") from error
+    except RecursionError as error:
+        raise MalformedRequest(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from error
     if not isinstance(body, dict):
         raise MalformedRequest("expected a JSON object")
+    check_json_value(body)
     return body
+
+
+# Far below Python's recursion limit, far above what any Cercle message needs.
+MAX_JSON_DEPTH = 32
+
+
+def check_json_value(value: Any) -> None:
+    """Refuse decoded JSON nested deeper than `MAX_JSON_DEPTH`, or holding a lone
+    surrogate (valid in JSON escapes, not encodable in UTF-8: it would fail later, on
+    the way to the database or the broker). Iterative: depth costs no recursion."""
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, str):
+            _check_text(item)
+        elif isinstance(item, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                raise MalformedRequest(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+            if isinstance(item, dict):
+                for key, child in item.items():
+                    _check_text(key)
+                    pending.append((child, depth + 1))
+            else:
+                pending.extend((child, depth + 1) for child in item)
+
+
+def _check_text(text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise MalformedRequest(
+            f"text holds a lone surrogate (U+{ord(text[error.start]):04X}): not valid Unicode"
+        ) from error
 
 
 def parse_instant(value: Any, field_name: str) -> datetime:

@@ -23,7 +23,8 @@ from graphql_server.http.exceptions import HTTPException
 from graphql_server.http.sync_base_view import SyncHTTPRequestAdapter
 from prometheus_client import Counter
 
-from cercle_common.errors import Unauthorized
+from cercle_common.envelope import MAX_JSON_DEPTH, check_json_value
+from cercle_common.errors import MalformedRequest, Unauthorized
 from gateway.auth import Caller, TokenVerifier, bearer_token
 from gateway.context import RequestContext
 from gateway.execution import GraphQLRuntime
@@ -86,6 +87,12 @@ class GatewayView(GraphQLView):
                 "RATE_LIMITED",
                 {**limit_headers, "Retry-After": str(decision.retry_after_s)},
             )
+        try:
+            request.get_data(cache=True).decode("utf-8")
+        except UnicodeDecodeError as error:
+            return _error_response(
+                400, f"the body is not UTF-8 (byte {error.start})", "BAD_REQUEST"
+            )
         lang = request.accept_languages.best_match(LANGUAGES, default="en") or "en"
         context = RequestContext(self.services, caller, lang)
         try:
@@ -100,6 +107,19 @@ class GatewayView(GraphQLView):
     def _caller(self) -> Caller | None:
         token = bearer_token(request.headers.get("Authorization"))
         return None if token is None else self.verifier.verify(token)
+
+    def decode_json(self, data: str | bytes) -> object:
+        """The body (or the `variables` of a GET) as JSON, refused with a 400 when it is
+        nested too deeply or holds a lone surrogate: never a 500 later (a body that is not
+        UTF-8 is refused before)."""
+        try:
+            value = json.loads(data)
+            check_json_value(value)
+        except RecursionError as error:
+            raise HTTPException(400, f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from error
+        except MalformedRequest as error:
+            raise HTTPException(400, error.message) from error
+        return value
 
     def get_graphql_request_data(
         self,

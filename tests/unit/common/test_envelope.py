@@ -2,7 +2,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from cercle_common.envelope import Envelope, format_instant, parse_instant, parse_published
+from cercle_common.envelope import (
+    MAX_JSON_DEPTH,
+    Envelope,
+    decode_json_object,
+    format_instant,
+    parse_instant,
+    parse_published,
+)
 from cercle_common.errors import MalformedRequest, ValidationError
 
 VALID = {
@@ -69,3 +76,29 @@ def test_a_published_event_must_carry_its_sequence() -> None:
     with pytest.raises(ValidationError) as raised:
         parse_published(None)
     assert raised.value.field == "value"
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"[" * 20_000 + b"]" * 20_000, "nested deeper"),
+        (b'{"a":' * 20_000 + b"1" + b"}" * 20_000, "nested deeper"),
+        (b'{"a":' * 40 + b"1" + b"}" * 40, "nested deeper"),
+        (b'{"data": {"text": "\\ud800"}}', "lone surrogate"),
+        (b'{"\\udfff": 1}', "lone surrogate"),
+        (b'{"a": "\xff"}', "not UTF-8"),
+    ],
+)
+def test_json_that_would_fail_later_is_refused_as_malformed(raw: bytes, reason: str) -> None:
+    with pytest.raises(MalformedRequest) as refused:
+        decode_json_object(raw)
+    assert reason in refused.value.message
+
+
+def test_json_nested_as_deep_as_allowed_and_real_surrogate_pairs_pass() -> None:
+    depth = MAX_JSON_DEPTH - 1
+    nested = b'{"a":' * depth + b'"\\ud83d\\ude00"' + b"}" * depth
+    value = decode_json_object(nested)
+    for _ in range(depth - 1):
+        value = value["a"]
+    assert value["a"] == "\N{GRINNING FACE}"

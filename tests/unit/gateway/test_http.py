@@ -366,3 +366,24 @@ def test_no_request_body_gets_a_server_error(unlimited: FlaskClient, body: Any) 
     response = unlimited.post("/graphql", json=body)
     assert response.status_code in (200, 400)
     assert "Traceback" not in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"query": "{ leaderboard { totalCount } }", "variables": '
+        + b"[" * 20_000
+        + b"]" * 20_000
+        + b"}",
+        b'{"query": "{ leaderboard { totalCount } }", "variables": {"a": "\\ud800"}}',
+        b'{"query": "{ leaderboard { totalCount } \xff }"}',
+    ],
+    ids=["nested 20,000 deep", "lone surrogate", "not UTF-8"],
+)
+def test_a_body_that_json_cannot_carry_on_is_a_400_naming_why(
+    client: FlaskClient, body: bytes
+) -> None:
+    response = client.post("/graphql", data=body, content_type="application/json")
+    assert response.status_code == 400
+    message = response.json["errors"][0]["message"]
+    assert any(reason in message for reason in ("nested deeper", "lone surrogate", "not UTF-8"))
