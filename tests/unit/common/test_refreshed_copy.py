@@ -84,9 +84,7 @@ def test_a_copy_past_twice_its_age_is_reloaded_before_answering(copy, source) ->
     assert [copy.get("a"), source.loads] == [3, 2]
 
 
-def test_a_change_made_here_during_a_reload_outlives_that_reload(
-    copy, source, background
-) -> None:
+def test_a_change_made_here_during_a_reload_outlives_that_reload(copy, source, background) -> None:
     copy.get("a")
     source.now = 10.0
     copy.get("a")
