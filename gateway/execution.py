@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from threading import Lock
 from typing import Any
 
-from graphene.validation import DisableIntrospection, depth_limit_validator
+from graphene.validation import depth_limit_validator
 from graphql import (
     DocumentNode,
     ExecutionResult,
@@ -38,6 +38,8 @@ from gateway.limits import (
     MAX_DEPTH,
     MAX_FIELDS,
     MAX_QUERY_TOKENS,
+    NoSchemaIntrospection,
+    introspection_depth_rule,
     query_cost_rule,
     query_limits_rule,
 )
@@ -77,9 +79,9 @@ class GraphQLRuntime:
     ) -> None:
         self.schema = schema
         self.production = production
-        shape_rules = [depth_limit_validator(max_depth=max_depth)]
+        shape_rules = [depth_limit_validator(max_depth=max_depth), introspection_depth_rule()]
         if production:
-            shape_rules.append(DisableIntrospection)
+            shape_rules.append(NoSchemaIntrospection)
         self.validation_passes: list[list[type[ASTValidationRule]]] = [
             list(specified_rules),
             [query_limits_rule(max_aliases, max_fields), query_cost_rule(max_cost)],

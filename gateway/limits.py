@@ -227,6 +227,85 @@ def _int_argument(
     return max(0, min(int(value), most))
 
 
+# The standard introspection query (GraphiQL's) nests 15 fields deep, its `ofType` chain.
+MAX_INTROSPECTION_DEPTH = 16
+SCHEMA_INTROSPECTION_FIELDS = frozenset({"__schema", "__type"})
+
+
+class NoSchemaIntrospection(ValidationRule):
+    """Production: refuse `__schema` and `__type` (the schema stays private), but let
+    `__typename` through, which Apollo and Relay add to every selection."""
+
+    def enter_field(self, node: FieldNode, *_: Any) -> None:
+        if node.name.value in SCHEMA_INTROSPECTION_FIELDS:
+            self.report_error(
+                GraphQLError(f"Cannot query '{node.name.value}': introspection is disabled.", node)
+            )
+
+
+def introspection_depth_rule(max_depth: int = MAX_INTROSPECTION_DEPTH) -> type:
+    """A validation rule refusing `__schema` / `__type` selections nested deeper than
+    `max_depth` (graphene's depth rule skips introspection fields, so without this a
+    deep `ofType { ofType { ... } }` would go unchecked). Run it once the query is known
+    to be small: it expands fragments."""
+
+    class IntrospectionDepth(ValidationRule):
+        def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> None:
+            fragments = {
+                d.name.value: d
+                for d in self.context.document.definitions
+                if isinstance(d, FragmentDefinitionNode)
+            }
+            depth = _introspection_depth(node.selection_set, fragments, max_depth)
+            if depth > max_depth:
+                self.report_error(
+                    GraphQLError(
+                        f"introspection nested {depth} deep; at most {max_depth} is allowed",
+                        node,
+                    )
+                )
+
+    return IntrospectionDepth
+
+
+def _introspection_depth(
+    selection_set: SelectionSetNode | None,
+    fragments: dict[str, FragmentDefinitionNode],
+    limit: int,
+    depth: int = 0,
+) -> int:
+    """How deep the fields under an introspection field go (`depth`: how deep inside one
+    this selection set is, 0 outside); stops looking once past `limit`."""
+    deepest = depth
+    for field in _fields_of(selection_set, fragments):
+        inside = depth > 0 or field.name.value in SCHEMA_INTROSPECTION_FIELDS
+        below = depth + 1 if inside else 0
+        deepest = max(deepest, below)
+        if deepest <= limit:
+            deepest = max(
+                deepest, _introspection_depth(field.selection_set, fragments, limit, below)
+            )
+        if deepest > limit:
+            break
+    return deepest
+
+
+def _fields_of(
+    selection_set: SelectionSetNode | None, fragments: dict[str, FragmentDefinitionNode]
+) -> list[FieldNode]:
+    """The fields of a selection set, with its fragments (inline or spread) opened."""
+    fields: list[FieldNode] = []
+    for selection in selection_set.selections if selection_set else ():
+        if isinstance(selection, FieldNode):
+            fields.append(selection)
+        elif isinstance(selection, InlineFragmentNode):
+            fields += _fields_of(selection.selection_set, fragments)
+        elif isinstance(selection, FragmentSpreadNode):
+            fragment = fragments.get(selection.name.value)
+            fields += _fields_of(fragment.selection_set if fragment else None, fragments)
+    return fields
+
+
 @dataclass
 class _Count:
     fields: int = 0

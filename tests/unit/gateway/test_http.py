@@ -11,6 +11,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from flask.testing import FlaskClient
+from graphql import get_introspection_query
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -246,6 +247,30 @@ def test_introspection_and_suggestions_are_off_in_production(services: Services)
     }
     typo = runtime.public_result(runtime.run("{ leaderbord { totalCount } }"))
     assert typo["errors"][0]["message"] == "Cannot query field 'leaderbord' on type 'Query'."
+
+
+def test_production_lets_typename_through_as_apollo_and_relay_send_it(
+    services: Services, rsa_token: Any
+) -> None:
+    settings, authorization = rsa_token
+    client = create_app(settings, services=services, rate_limiter=_Unlimited()).test_client()
+    query = "{ __typename leaderboard(period: ALL_TIME, first: 1) { __typename totalCount } }"
+    result = post(client, query, authorization).json
+    assert "errors" not in result, result
+    assert result["data"]["__typename"] == "Query"
+    assert result["data"]["leaderboard"]["__typename"] == "LeaderboardConnection"
+    for private in ('{ __type(name: "Query") { name } }', "{ __schema { types { name } } }"):
+        refused = post(client, private, authorization).json
+        assert "introspection is disabled" in refused["errors"][0]["message"]
+
+
+def test_the_standard_introspection_query_runs_in_development_and_a_deeper_one_is_refused() -> None:
+    runtime = GraphQLRuntime(schema.graphql_schema, production=False)
+    standard = runtime.public_result(runtime.run(get_introspection_query(descriptions=True)))
+    assert "errors" not in standard and standard["data"]["__schema"]["queryType"]
+    deep = "{ __schema { types { " + "ofType { " * 20 + "name" + " }" * 20 + " } } }"
+    refused = runtime.public_result(runtime.run(deep))
+    assert "introspection nested" in refused["errors"][0]["message"]
 
 
 def test_production_serves_no_graphiql_page(services: Services, rsa_token: Any) -> None:
