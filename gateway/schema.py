@@ -149,6 +149,8 @@ class EntryView:
     points: int | None
     employee: EmployeeView
     is_me: bool
+    # A hidden caller's own place, shown to them alone (no one else sees it on a board).
+    only_visible_to_me: bool = False
 
 
 @dataclass(frozen=True)
@@ -626,6 +628,13 @@ class LeaderboardEntry(graphene.ObjectType):
     points = graphene.Int()
     employee = graphene.Field(Employee)
     is_me = graphene.Boolean(required=True, description="True for the caller's own entry.")
+    only_visible_to_me = graphene.Boolean(
+        required=True,
+        description=(
+            "True for a hidden caller's own place in `aroundMe`: where they would stand,"
+            " which no one else sees (the others' ranks do not count them)."
+        ),
+    )
 
     @staticmethod
     def resolve_rank(root: EntryView, info: Info) -> int | None:
@@ -642,6 +651,10 @@ class LeaderboardEntry(graphene.ObjectType):
     @staticmethod
     def resolve_is_me(root: EntryView, info: Info) -> bool:
         return root.is_me
+
+    @staticmethod
+    def resolve_only_visible_to_me(root: EntryView, info: Info) -> bool:
+        return root.only_visible_to_me
 
 
 class LeaderboardEdge(graphene.ObjectType):
@@ -712,13 +725,26 @@ class LeaderboardConnection(graphene.ObjectType):
         given = answer.get("entries")
         entries: list[Any] = given if isinstance(given, list) else []
         views = [entry_view(context, e) for e in entries if isinstance(e, dict)]
-        # The caller's own entry may be shown under their pseudonym, without their id.
-        views = [
-            EntryView(view.rank, view.points, EmployeeView(caller_id, full=True), True)
-            if view.rank is not None and view.rank == _int(answer.get("rank"))
-            else view
-            for view in views
-        ]
+        own_rank = _int(answer.get("rank"))
+        me = EmployeeView(caller_id, full=True)
+        if answer.get("listed", True):
+            # The caller's own entry may be shown under their pseudonym, without their id.
+            views = [
+                EntryView(view.rank, view.points, me, True)
+                if view.rank is not None and view.rank == own_rank
+                else EntryView(view.rank, view.points, view.employee, False)
+                for view in views
+            ]
+        else:
+            # Hidden: not on the board, so the entry at their rank is someone else's. They
+            # see their own place inserted there, marked as theirs alone.
+            views = [EntryView(v.rank, v.points, v.employee, False) for v in views]
+            place = next(
+                (n for n, v in enumerate(views) if own_rank is None or (v.rank or 0) >= own_rank),
+                len(views),
+            )
+            own = EntryView(own_rank, _int(answer.get("points")), me, True, True)
+            views.insert(place, own)
         context.directory.want(v.employee.id for v in views)
         return {**answer, "views": views}
 

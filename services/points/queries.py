@@ -88,6 +88,9 @@ class PointsQueries:
             "scope": query.scope,
             "rank": position + 1,
             "points": points,
+            # False for a hidden employee: `rank` is where they would stand, and the
+            # entry at that rank is someone else's.
+            "listed": listed,
             "entries": entries,
         }
 

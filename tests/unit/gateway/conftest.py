@@ -135,6 +135,8 @@ class FakePoints(PointsPort):
     ledgers: dict[str, list[Json]] = field(default_factory=dict)
     calls: list[tuple[str, Any]] = field(default_factory=list)
     down: bool = False
+    # Hidden employees' places (rank, points): on no board, known to themselves.
+    hidden_places: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     def _check(self) -> None:
         if self.down:
@@ -164,6 +166,17 @@ class FakePoints(PointsPort):
     def around(self, employee_id: str, board: BoardQuery, radius: int) -> Json:
         self._check()
         self.calls.append(("around", (employee_id, board, radius)))
+        if employee_id in self.hidden_places:
+            # Not on the board: the points service answers where they would stand.
+            rank, points = self.hidden_places[employee_id]
+            low, high = max(rank - 1 - radius, 0), rank + radius
+            return {
+                "employee_id": employee_id,
+                "rank": rank,
+                "points": points,
+                "listed": False,
+                "entries": self.board[low:high],
+            }
         index = next(
             (i for i, e in enumerate(self.board) if e.get("employee_id") == employee_id), None
         )

@@ -124,6 +124,26 @@ def test_a_pseudonymous_caller_finds_themselves_around_me(run: Any, services: An
     }
 
 
+def test_a_hidden_caller_sees_their_own_place_marked_as_theirs_alone(
+    run: Any, services: Any
+) -> None:
+    # Hugo (hidden) would stand second with 100 points; Bruno holds rank 2 on the board.
+    services.points.hidden_places["e-9"] = (2, 100)
+    query = """{ leaderboard { aroundMe(radius: 1) {
+        rank points entries { rank points isMe onlyVisibleToMe employee { id } } } } }"""
+    around = run(query, caller=Caller("e-9"))["data"]["leaderboard"]["aroundMe"]
+    assert (around["rank"], around["points"]) == (2, 100)
+    mine = [entry for entry in around["entries"] if entry["isMe"]]
+    assert mine == [
+        {"rank": 2, "points": 100, "isMe": True, "onlyVisibleToMe": True, "employee": {"id": "e-9"}}
+    ]
+    others = [entry for entry in around["entries"] if not entry["isMe"]]
+    assert others and all(not entry["onlyVisibleToMe"] for entry in others)
+    assert [entry["rank"] for entry in around["entries"]] == sorted(
+        entry["rank"] for entry in around["entries"]
+    )
+
+
 def test_team_scope_without_a_team_is_refused_naming_the_argument(run: Any) -> None:
     result = run("{ leaderboard(scope: TEAM) { totalCount } }")
     assert result == {
