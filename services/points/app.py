@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
+from cercle_common.cursors import SignedCursors
 from cercle_common.httpapi import create_base_app
 from cercle_common.mongo import connect, ping
 from cercle_common.settings import Settings
@@ -30,8 +31,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         settings,
         ready_checks={"mongo": lambda: ping(database), "redis": index.ping},
     )
+    cursors = SignedCursors(settings.service_token, "points-pages")
     app.extensions["points_queries"] = PointsQueries(
-        index, PointsStore(database), settings.org_timezone
+        index, PointsStore(database), settings.org_timezone, cursors
     )
     app.register_blueprint(blueprint)
     return app

@@ -7,14 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from cercle_common.cursors import SignedCursors
 from cercle_common.errors import NotFound, ValidationError
 from cercle_common.periods import PERIOD_KINDS, period_keys
 from services.points.board_index import BoardRow, LeaderboardIndex
 from services.points.domain.model import HIDDEN, PSEUDONYM
 from services.points.domain.ranking import (
     board_score,
-    decode_cursor,
-    encode_cursor,
     resolve_period,
 )
 from services.points.store import PointsStore
@@ -37,10 +36,14 @@ class BoardQuery:
 class PointsQueries:
     """Answers the HTTP API's questions."""
 
-    def __init__(self, index: LeaderboardIndex, store: PointsStore, time_zone: str) -> None:
+    def __init__(
+        self, index: LeaderboardIndex, store: PointsStore, time_zone: str, cursors: SignedCursors
+    ) -> None:
         self.index = index
         self.store = store
         self.time_zone = time_zone
+        # Opaque, authenticated page cursors, each valid for its own list only.
+        self.cursors = cursors
 
     def employees_board(
         self, query: BoardQuery, first: int, after: str | None, now: datetime
@@ -48,14 +51,14 @@ class PointsQueries:
         """Top of an employee leaderboard, a page at a time."""
         period = resolve_period(query.period, query.at, self.time_zone, now)
         board = self._board(period.key, query.scope, query.team_id, query.site_id)
-        offset = decode_cursor(after)
+        offset = self.cursors.open_offset(board, after)
         rows, size = self.index.page(board, offset, first)
         return {
             "period": period.kind,
             "period_key": period.key,
             "scope": query.scope,
             "entries": self._entries(rows, offset),
-            "page_info": _page_info(offset, len(rows), size),
+            "page_info": self._page_info(board, offset, len(rows), size),
             "total_count": size,
         }
 
@@ -109,7 +112,8 @@ class PointsQueries:
         if normalize not in NORMALIZATIONS:
             raise ValidationError(f"must be one of {', '.join(NORMALIZATIONS)}", "normalize")
         period = resolve_period(period_name, at, self.time_zone, now)
-        offset = decode_cursor(after)
+        groups_list = f"{group}:{period.key}:{normalize}"
+        offset = self.cursors.open_offset(groups_list, after)
         data = self.index.group_totals(group, period.key)
         names = set(data.totals) | set(data.active)
         rows = []
@@ -138,7 +142,7 @@ class PointsQueries:
                 }
                 for index, (name, points, active, score) in enumerate(page)
             ],
-            "page_info": _page_info(offset, len(page), len(rows)),
+            "page_info": self._page_info(groups_list, offset, len(page), len(rows)),
             "total_count": len(rows),
         }
 
@@ -157,7 +161,8 @@ class PointsQueries:
 
     def ledger(self, employee_id: str, first: int, after: str | None) -> dict[str, Any]:
         """An employee's ledger, newest first."""
-        offset = decode_cursor(after)
+        ledger = f"ledger:{employee_id}"
+        offset = self.cursors.open_offset(ledger, after)
         rows = self.store.ledger_page(employee_id, offset, first + 1)
         has_next = len(rows) > first
         rows = rows[:first]
@@ -167,8 +172,15 @@ class PointsQueries:
             "entries": entries,
             "page_info": {
                 "has_next_page": has_next,
-                "end_cursor": encode_cursor(offset + len(rows)) if rows else None,
+                "end_cursor": self.cursors.seal(ledger, offset + len(rows)) if rows else None,
             },
+        }
+
+    def _page_info(self, list_id: str, offset: int, returned: int, size: int) -> dict[str, Any]:
+        end = offset + returned
+        return {
+            "has_next_page": end < size,
+            "end_cursor": self.cursors.seal(list_id, end) if returned else None,
         }
 
     def _board(self, period_key: str, scope: str, team_id: str | None, site_id: str | None) -> str:
@@ -214,9 +226,4 @@ _LEDGER_FIELDS = (
 )
 
 
-def _page_info(offset: int, returned: int, size: int) -> dict[str, Any]:
-    end = offset + returned
-    return {
-        "has_next_page": end < size,
-        "end_cursor": encode_cursor(end) if returned else None,
-    }
+

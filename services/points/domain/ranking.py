@@ -3,8 +3,6 @@ the period a query asks for."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
@@ -30,26 +28,6 @@ def board_score(points: int, reached_sequence: int) -> int:
 def points_of(score: float) -> int:
     """The points encoded in a board score."""
     return int(score) // SEQUENCE_SPAN
-
-
-def encode_cursor(offset: int) -> str:
-    """An opaque cursor pointing after `offset` entries."""
-    return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str | None, field: str = "after") -> int:
-    """The offset an opaque cursor points at (0 for none); a 422 naming `field` if bad."""
-    if not cursor:
-        return 0
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        prefix, _, number = text.partition(":")
-        offset = int(number)
-    except (binascii.Error, UnicodeDecodeError, ValueError) as error:
-        raise ValidationError("not a cursor this API gave out", field) from error
-    if prefix != "o" or offset < 0:
-        raise ValidationError("not a cursor this API gave out", field)
-    return offset
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@ normalised per active member, pagination, and input errors naming the field."""
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from typing import Any
@@ -195,6 +196,37 @@ def test_bad_queries_get_a_422_naming_the_field(client: FlaskClient) -> None:
         response = client.get(url)
         assert response.status_code == 422, url
         assert response.get_json()["error"]["field"] == field, url
+
+
+FORGED_OFFSET = base64.urlsafe_b64encode(b"o:99999999999999999999999").decode().rstrip("=")
+
+
+def test_forged_and_foreign_cursors_are_a_422_on_after_never_a_500(
+    harness: PointsHarness, client: FlaskClient
+) -> None:
+    harness.start()
+    team = _team()
+    employees = [harness.employee(team=team) for _ in range(3)]
+    _known(harness, *employees)
+    for employee in employees:
+        harness.wait_applied(employee, _share(harness, employee, 1))
+    team_page = _board(client, f"&scope=team&team_id={team}&first=1")
+    ledger_page = client.get(f"/v1/employees/{employees[0]}/ledger?first=1").get_json()
+    team_cursor = team_page["page_info"]["end_cursor"]
+    ledger_cursor = ledger_page["page_info"]["end_cursor"]
+    refused = [
+        f"/v1/leaderboards/employees?period=all&after={FORGED_OFFSET}",
+        f"/v1/leaderboards/teams?period=all&after={FORGED_OFFSET}",
+        f"/v1/employees/{employees[0]}/ledger?after={FORGED_OFFSET}",
+        f"/v1/leaderboards/employees?period=all&after={team_cursor}",  # another board's
+        f"/v1/employees/{employees[1]}/ledger?after={ledger_cursor}",  # another's ledger
+        f"/v1/leaderboards/employees?period=all&scope=team&team_id={team}&after={ledger_cursor}",
+    ]
+    for url in refused:
+        response = client.get(url)
+        assert response.status_code == 422, (url, response.get_json())
+        assert response.get_json()["error"]["field"] == "after", url
+    assert _board(client, f"&scope=team&team_id={team}&first=1&after={team_cursor}")["entries"]
 
 
 def test_unknown_employee_is_a_404_and_health_is_ready(client: FlaskClient) -> None:
