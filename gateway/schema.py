@@ -1116,11 +1116,17 @@ def envelope(employee_id: str, event_type: str, data: Json, given: Any) -> Json:
     occurred_at = given.get("occurred_at") or datetime.now(UTC)
     if occurred_at.tzinfo is None:
         occurred_at = occurred_at.replace(tzinfo=UTC)
+    try:
+        instant = format_instant(occurred_at)
+    except OverflowError:
+        # No UTC equivalent (year 1 ahead of UTC): sent as given, for the events service
+        # to refuse naming the field, as it refuses every other bad instant.
+        instant = occurred_at.isoformat()
     return {
         "id": given.get("event_id") or new_ulid(),
         "type": event_type,
         "schema_version": 1,
-        "occurred_at": format_instant(occurred_at),
+        "occurred_at": instant,
         "employee_id": employee_id,
         "source": EVENT_SOURCE,
         "data": data,

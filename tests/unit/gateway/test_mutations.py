@@ -253,3 +253,18 @@ def test_there_is_no_argument_to_act_as_someone_else(run: Any, services: Any) ->
     assert result["data"] is None
     assert "employeeId" in result["errors"][0]["message"]
     assert services.events.recorded == []
+
+
+def test_an_instant_with_no_utc_equivalent_reaches_the_events_service_to_be_refused(
+    run: Any, services: Any
+) -> None:
+    # Year 1 at +05:00 is before year 1 in UTC: it cannot be converted, only refused.
+    query = """mutation { recordShare(input: {contentId: "c-77", network: X,
+        url: "https://example.org/p", occurredAt: "0001-01-01T00:00:00+05:00"}) { errors { field code } } }"""
+    services.events.refusal = ValidationError("has no UTC equivalent", "occurred_at")
+    assert run(query, caller=ALICE) == {
+        "data": {"recordShare": {"errors": [{"field": "input.occurredAt", "code": "invalid"}]}}
+    }
+    services.events.refusal = None
+    assert "errors" not in run(query, caller=ALICE)
+    assert services.events.recorded[-1]["occurred_at"] == "0001-01-01T00:00:00+05:00"
