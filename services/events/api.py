@@ -87,7 +87,9 @@ def post_admin_event() -> tuple[Response, int]:
 
 @blueprint.put("/v1/employees/<employee_id>")
 def put_employee(employee_id: str) -> tuple[Response, int]:
-    """Create (201) or replace (200) a directory entry."""
+    """Create (201) or replace (200) a directory entry (admin token: who works here, and
+    their e-mail, is not every component's to change)."""
+    _require_admin()
     _check_employee_id(employee_id)
     saved = _directory().save(employee_id, parse_record(json_body()))
     return jsonify(saved.employee), 201 if saved.created else 200
@@ -113,7 +115,8 @@ def get_employees() -> Response:
 
 @blueprint.delete("/v1/employees/<employee_id>")
 def delete_employee(employee_id: str) -> Response:
-    """Erase the employee's personal data and publish a tombstone."""
+    """Erase the employee's personal data and publish a tombstone (admin token)."""
+    _require_admin()
     return jsonify(_directory().erase(employee_id))
 
 

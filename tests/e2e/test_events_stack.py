@@ -22,7 +22,7 @@ def _employee(stack) -> str:
     response = requests.put(
         f"{stack.events_url}/v1/employees/{employee}",
         json={"display_name": "Eve", "email": "eve@example.org", "team": "e2e"},
-        headers=stack.service_headers,
+        headers=stack.admin_headers,
         timeout=10,
     )
     assert response.status_code == 201

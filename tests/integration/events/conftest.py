@@ -69,7 +69,7 @@ def admin_headers(settings: Settings) -> dict[str, str]:
 
 
 @pytest.fixture
-def new_employee(client: FlaskClient) -> Callable[..., str]:
+def new_employee(client: FlaskClient, admin_headers: dict[str, str]) -> Callable[..., str]:
     """Creates an employee with a unique id and returns the id."""
 
     def create(**fields: Any) -> str:
@@ -81,7 +81,7 @@ def new_employee(client: FlaskClient) -> Callable[..., str]:
             "site": "paris",
             **fields,
         }
-        response = client.put(f"/v1/employees/{employee_id}", json=body)
+        response = client.put(f"/v1/employees/{employee_id}", json=body, headers=admin_headers)
         assert response.status_code == 201, response.json
         return employee_id
 

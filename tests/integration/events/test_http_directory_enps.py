@@ -31,21 +31,27 @@ PERSON = {
 }
 
 
-def test_put_creates_then_replaces(client, store) -> None:
+def test_put_creates_then_replaces(client, store, admin_headers) -> None:
     employee = f"emp-{uuid.uuid4().hex[:10]}"
-    created = client.put(f"/v1/employees/{employee}", json=PERSON)
+    created = client.put(f"/v1/employees/{employee}", json=PERSON, headers=admin_headers)
     assert created.status_code == 201 and created.json["version"] == 1
-    replaced = client.put(f"/v1/employees/{employee}", json={**PERSON, "team": "sales"})
+    replaced = client.put(
+        f"/v1/employees/{employee}", json={**PERSON, "team": "sales"}, headers=admin_headers
+    )
     assert replaced.status_code == 200 and replaced.json["team"] == "sales"
-    unchanged = client.put(f"/v1/employees/{employee}", json={**PERSON, "team": "sales"})
+    unchanged = client.put(
+        f"/v1/employees/{employee}", json={**PERSON, "team": "sales"}, headers=admin_headers
+    )
     assert unchanged.json["version"] == 2  # nothing changed, nothing new to publish
     changes = store.pending_employee_changes(100)
     assert [(c["employee_id"], c["version"]) for c in changes] == [(employee, 1), (employee, 2)]
     assert "email" not in changes[0]["snapshot"]
 
 
-def test_put_names_the_bad_field(client) -> None:
-    response = client.put("/v1/employees/e-x", json={**PERSON, "visibility": "public"})
+def test_put_names_the_bad_field(client, admin_headers) -> None:
+    response = client.put(
+        "/v1/employees/e-x", json={**PERSON, "visibility": "public"}, headers=admin_headers
+    )
     assert response.status_code == 422 and response.json["error"]["field"] == "visibility"
 
 
@@ -72,10 +78,10 @@ def test_get_many_leaves_out_unknown_ids(client, new_employee) -> None:
 
 
 def test_delete_erases_personal_data_and_queues_a_tombstone(
-    client, new_employee, store, make_share
+    client, new_employee, store, make_share, admin_headers
 ) -> None:
     employee = new_employee()
-    response = client.delete(f"/v1/employees/{employee}")
+    response = client.delete(f"/v1/employees/{employee}", headers=admin_headers)
     assert response.status_code == 200 and response.json == {"id": employee, "erased": True}
     stored = store.find_employee(employee)
     assert stored["display_name"] is None and stored["email"] is None and stored["erased"]
@@ -85,8 +91,10 @@ def test_delete_erases_personal_data_and_queues_a_tombstone(
     assert latest["employee_id"] == employee and latest["snapshot"] is None
     refused = client.post("/v1/events", json=make_share(employee))
     assert refused.status_code == 422 and refused.json["error"]["field"] == "employee_id"
-    assert client.delete(f"/v1/employees/{employee}").status_code == 200  # idempotent
-    assert client.delete("/v1/employees/never-existed").status_code == 404
+    assert (
+        client.delete(f"/v1/employees/{employee}", headers=admin_headers).status_code == 200
+    )  # idempotent
+    assert client.delete("/v1/employees/never-existed", headers=admin_headers).status_code == 404
 
 
 def _answers(client, survey: str, scores: list[int], team: str, when: str, new_employee):
@@ -156,7 +164,7 @@ def test_enps_window_must_be_whole_months(client) -> None:
 
 
 def test_erasure_drops_the_employees_survey_answers(
-    client, new_employee, store, publish_outbox
+    client, new_employee, store, publish_outbox, admin_headers
 ) -> None:
     survey = "s-enps"  # in the catalogue of this test's own database
     _answers(client, survey, [9], "growth", "2026-10-10T10:00:00Z", new_employee)
@@ -164,5 +172,8 @@ def test_erasure_drops_the_employees_survey_answers(
     [answer] = store.answers_of(survey)
     assert answer["value"] == 9
 
-    assert client.delete(f"/v1/employees/{answer['employee_id']}").status_code == 200
+    assert (
+        client.delete(f"/v1/employees/{answer['employee_id']}", headers=admin_headers).status_code
+        == 200
+    )
     assert store.answers_of(survey) == []

@@ -69,7 +69,8 @@ def test_the_maximum_age_is_a_setting(settings) -> None:
         client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {settings.service_token}"
         employee = "emp-ninety-days"
         body = {"display_name": "Al", "email": "al@example.org"}
-        assert client.put(f"/v1/employees/{employee}", json=body).status_code == 201
+        admin = {"Authorization": f"Bearer {settings.admin_token}"}
+        assert client.put(f"/v1/employees/{employee}", json=body, headers=admin).status_code == 201
 
         def charter_signed(days_ago: int) -> dict:
             return {

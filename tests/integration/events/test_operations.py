@@ -46,7 +46,8 @@ def test_api_stays_ready_and_accepting_while_kafka_is_down(settings: Settings) -
         assert ready.status_code == 200 and ready.json["checked"] == ["mongo"]
         employee = f"emp-{uuid.uuid4().hex[:8]}"
         body = {"display_name": "Di", "email": "di@example.org"}
-        assert client.put(f"/v1/employees/{employee}", json=body).status_code == 201
+        admin = {"Authorization": f"Bearer {offline.admin_token}"}
+        assert client.put(f"/v1/employees/{employee}", json=body, headers=admin).status_code == 201
         event = {
             "id": f"ev-{uuid.uuid4().hex}",
             "type": "charter.acknowledged",
@@ -142,7 +143,7 @@ def test_csv_import_saves_valid_rows_and_reports_bad_ones(store) -> None:
 
 
 def test_dead_letter_resubmitted_after_the_fix_is_accepted(
-    settings: Settings, client, store, new_employee, make_share, tail, monkeypatch
+    settings: Settings, client, store, new_employee, make_share, tail, monkeypatch, admin_headers
 ) -> None:
     group = f"it-events-resubmit-{uuid.uuid4().hex[:8]}"
     consumer = KafkaConsumer(**client_options(settings), group_id=group, enable_auto_commit=False)
@@ -166,9 +167,12 @@ def test_dead_letter_resubmitted_after_the_fix_is_accepted(
         dead.wait_for(lambda ms: any(m.key == late_hire.encode() for m in ms))
         letters = read_dead_letters(settings, group)
         letter = next(found for found in letters if found.key == late_hire.encode())
-        client.put(
-            f"/v1/employees/{late_hire}", json={"display_name": "Cy", "email": "cy@example.org"}
+        hired = client.put(
+            f"/v1/employees/{late_hire}",
+            json={"display_name": "Cy", "email": "cy@example.org"},
+            headers=admin_headers,
         )
+        assert hired.status_code == 201
         monkeypatch.setenv("MONGO_DB_PREFIX", settings.mongo_db_prefix)
         out = io.StringIO()
         assert deadletters_main(["--group", group, "resubmit", letter.position], out) == 0

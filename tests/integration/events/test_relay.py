@@ -70,10 +70,12 @@ def test_relay_publishes_events_in_sequence_order_without_survey_values(
     assert "email" not in snapshot and "display_name" not in snapshot
 
 
-def test_erasure_publishes_a_tombstone(settings, client, store, new_employee, tail) -> None:
+def test_erasure_publishes_a_tombstone(
+    settings, client, store, new_employee, tail, admin_headers
+) -> None:
     employees_tail = tail(EMPLOYEES)
     employee = new_employee()
-    client.delete(f"/v1/employees/{employee}")
+    client.delete(f"/v1/employees/{employee}", headers=admin_headers)
     _drain(Relay(store, lambda: make_producer(settings)), store)
     messages = employees_tail.wait_for(
         lambda ms: [m.value is None for m in ms if m.key == employee.encode()] == [False, True]

@@ -121,3 +121,19 @@ def test_health_and_metrics_stay_open_on_every_service(
         anonymous = service.test_client()
         for path in ("/healthz", "/readyz", "/metrics"):
             assert anonymous.get(path).status_code == 200, (service.name, path)
+
+
+def test_the_service_token_may_not_rewrite_nor_erase_employees(
+    client: FlaskClient, new_employee, admin_headers
+) -> None:
+    employee = new_employee()
+    record = {"display_name": "Ann Lee", "email": "mallory@example.org", "team": "growth"}
+    rewrite = client.put(f"/v1/employees/{employee}", json=record)
+    hire = client.put("/v1/employees/someone-new", json=record)
+    erase = client.delete(f"/v1/employees/{employee}")
+    assert [r.status_code for r in (rewrite, hire, erase)] == [403, 403, 403]
+    assert all(r.json["error"]["field"] == "Authorization" for r in (rewrite, hire, erase))
+    # Nothing changed; the admin token may.
+    assert client.get(f"/v1/employees/{employee}").json["email"] == "ann@example.org"
+    assert client.get("/v1/employees/someone-new").status_code == 404
+    assert client.delete(f"/v1/employees/{employee}", headers=admin_headers).status_code == 200
