@@ -11,6 +11,7 @@ still need a token. A token that is present but invalid is refused in every mode
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any, ClassVar
 
 from flask import Request, Response, request
@@ -24,12 +25,14 @@ from graphql_server.http.sync_base_view import SyncHTTPRequestAdapter
 from prometheus_client import Counter
 
 from cercle_common.envelope import MAX_JSON_DEPTH, check_json_value
-from cercle_common.errors import MalformedRequest, Unauthorized
+from cercle_common.errors import InfrastructureError, MalformedRequest, Unauthorized
 from gateway.auth import Caller, TokenVerifier, bearer_token
 from gateway.context import RequestContext
 from gateway.execution import GraphQLRuntime
 from gateway.limits import MAX_BODY_BYTES, RateLimiter
 from gateway.ports import Services
+
+log = logging.getLogger(__name__)
 
 LANGUAGES = ["en", "fr"]
 RATE_LIMITED = Counter(
@@ -95,6 +98,13 @@ class GatewayView(GraphQLView):
             )
         lang = request.accept_languages.best_match(LANGUAGES, default="en") or "en"
         context = RequestContext(self.services, caller, lang)
+        if caller is not None and not caller.is_admin and not _still_works_here(context, caller):
+            return _error_response(
+                401,
+                "this token's employee is not an active member of the directory",
+                "UNAUTHENTICATED",
+                {"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            )
         try:
             response = self.run(request=request, context=context)  # type: ignore[arg-type]
         except HTTPException as error:
@@ -164,6 +174,20 @@ class GatewayView(GraphQLView):
     ) -> GraphQLHTTPResponse:
         body: GraphQLHTTPResponse = self.runtime.public_result(result)  # type: ignore[assignment]
         return body
+
+
+def _still_works_here(context: RequestContext, caller: Caller) -> bool:
+    """False for a valid token of an employee who has left, been erased or was never in
+    the directory. (Admin tokens are vouched for by the identity provider alone, so that
+    an administrator can fill an empty directory.) When the directory cannot be asked
+    (the events service is down) the token is let through: everything such a caller could
+    change goes through the events service, which checks the employee again."""
+    try:
+        entry = context.directory.get(caller.employee_id)
+    except InfrastructureError:
+        log.warning("directory unavailable: token accepted without the active check")
+        return True
+    return entry is not None and entry.get("active") is not False
 
 
 def _error_response(

@@ -412,3 +412,28 @@ def test_a_body_that_json_cannot_carry_on_is_a_400_naming_why(
     assert response.status_code == 400
     message = response.json["errors"][0]["message"]
     assert any(reason in message for reason in ("nested deeper", "lone surrogate", "not UTF-8"))
+
+
+ME = "{ me { displayName } }"
+
+
+def test_a_token_of_an_employee_who_left_or_was_erased_is_refused_with_401(
+    client: FlaskClient, services: Any, token: Any
+) -> None:
+    services.events.directory["e-3"]["active"] = False  # left the company
+    del services.events.directory["e-2"]  # erased: the directory no longer answers for them
+    for gone in ("e-3", "e-2", "e-never-hired"):
+        response = post(client, ME, token(gone))
+        assert response.status_code == 401, gone
+        assert response.json["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    still_here = post(client, ME, token("e-1"))
+    assert still_here.status_code == 200
+    assert still_here.json["data"]["me"]["displayName"] == "Alice Martin"
+
+
+def test_the_active_check_lets_a_token_through_while_the_directory_is_down(
+    client: FlaskClient, services: Any, token: Any
+) -> None:
+    services.events.down = True
+    response = post(client, "{ leaderboard(first: 1) { totalCount } }", token("e-1"))
+    assert response.status_code == 200 and response.json["data"]["leaderboard"]["totalCount"]

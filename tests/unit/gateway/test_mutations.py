@@ -260,7 +260,8 @@ def test_an_instant_with_no_utc_equivalent_reaches_the_events_service_to_be_refu
 ) -> None:
     # Year 1 at +05:00 is before year 1 in UTC: it cannot be converted, only refused.
     query = """mutation { recordShare(input: {contentId: "c-77", network: X,
-        url: "https://example.org/p", occurredAt: "0001-01-01T00:00:00+05:00"}) { errors { field code } } }"""
+        url: "https://example.org/p", occurredAt: "0001-01-01T00:00:00+05:00"})
+        { errors { field code } } }"""
     services.events.refusal = ValidationError("has no UTC equivalent", "occurred_at")
     assert run(query, caller=ALICE) == {
         "data": {"recordShare": {"errors": [{"field": "input.occurredAt", "code": "invalid"}]}}
