@@ -48,9 +48,15 @@ class ServiceProcess:
         return f"http://{HOST}:{self.port}/healthz"
 
 
+# As the Kubernetes kit runs them: threads overlap the waits on the database and the
+# services behind, keep connections alive, and a few slow requests cannot hold every
+# worker.
+GUNICORN_WORKERS = ("--worker-class=gthread", "--workers=2", "--threads=4")
+
+
 def _api(name: str, app: str, port: int) -> ServiceProcess:
     # A short graceful timeout: stopping `run` should not wait half a minute per API.
-    argv = ("gunicorn", "-w", "2", "-b", f"{HOST}:{port}", "--graceful-timeout", "5", app)
+    argv = ("gunicorn", *GUNICORN_WORKERS, "-b", f"{HOST}:{port}", "--graceful-timeout", "5", app)
     return ServiceProcess(name, argv, port)
 
 
