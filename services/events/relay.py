@@ -58,6 +58,14 @@ STRAYS = Counter(
 
 BATCH = 2000
 DISPLACED_EXIT_STATUS = 4
+# Numbers a relay takes at a time: it starts in a fresh block (a restart leaves a gap of
+# at most this many numbers; sequences stay far below the 2**32 the boards can order).
+SEQUENCE_BLOCK = 10_000
+
+
+def block_of(sequence: int) -> int:
+    """The block a sequence number belongs to (block b holds b*BLOCK+1 .. (b+1)*BLOCK)."""
+    return (sequence - 1) // SEQUENCE_BLOCK
 
 
 class RelayDisplaced(RuntimeError):
@@ -80,9 +88,10 @@ class Relay:
         self._producer: KafkaProducer | None = None
         self._crash_after_publish = crash_after_publish
         self._stop = threading.Event()
-        # The next sequence to claim; read from the database on the first turn, and
-        # again after an outage (a claim may have half-succeeded).
+        # The next sequence to claim, and the block it is in; a fresh block is claimed on
+        # the first turn, and again after an outage (a claim may have half-succeeded).
         self._next_sequence: int | None = None
+        self._block: int | None = None
         self.last_progress = time.monotonic()
 
     def stop(self) -> None:
@@ -102,6 +111,7 @@ class Relay:
                     raise
                 RELAY_RETRIES.inc()
                 self._next_sequence = None
+                self._block = None
                 log.warning(
                     "relay: dependency unavailable, retrying",
                     extra={"error": describe(error), "backoff_s": backoff},
@@ -174,15 +184,35 @@ class Relay:
         return ready, strays
 
     def _claim(self, event_ids: list[str]) -> int:
-        if self._next_sequence is None:
-            self._next_sequence = self.store.highest_sequence_taken() + 1
+        if self._next_sequence is None or self._block is None:
+            self._block, self._next_sequence = self._start_in_a_fresh_block()
+        elif (self.store.highest_block() or 0) > self._block:
+            raise RelayDisplaced(f"a block after {self._block} was claimed by another relay")
         first = self._next_sequence
+        last = first + len(event_ids) - 1
+        for block in range(self._block + 1, block_of(last) + 1):
+            if not self.store.claim_block(block):
+                raise RelayDisplaced(f"block {block} is claimed by another relay")
+            self._block = block
         if not self.store.claim_sequences(first, event_ids):
             raise RelayDisplaced(
                 f"sequence numbers from {first} are claimed by another relay on this database"
             )
-        self._next_sequence = first + len(event_ids)
+        self._next_sequence = last + 1
         return first
+
+    def _start_in_a_fresh_block(self) -> tuple[int, int]:
+        """The block after every block claimed, and its first number. A database written
+        before blocks existed is read whole once, to start after its highest number."""
+        highest = self.store.highest_block()
+        if highest is None:
+            taken = self.store.highest_sequence_taken()
+            block = block_of(taken) + 1 if taken else 0
+        else:
+            block = highest + 1
+        if not self.store.claim_block(block):
+            raise RelayDisplaced(f"block {block} is claimed by another relay")
+        return block, block * SEQUENCE_BLOCK + 1
 
     def _save_answer(self, event: dict[str, Any]) -> None:
         # A survey answer's value is kept here (never published); an erased employee's

@@ -15,6 +15,10 @@ Collections, each keyed by a deterministic `_id`:
   by the relay before it stores an event. Insert-only: the unique `_id` is the atomic
   guard that no number is ever given twice, on FerretDB as on MongoDB (an update such as
   `$inc` is not atomic on FerretDB/SQLite).
+- `sequence_blocks`: one document per block of `SEQUENCE_BLOCK` numbers a relay uses
+  (`_id` = the block). A relay starts in a block of its own, claimed by insert, so it
+  never has to find the highest number taken (a read of the whole of `sequences`); the
+  collection stays small (one document per 10,000 events), so reading it whole is cheap.
 - `events`: the event store (`_id` = event id), written by the relay with the event's
   sequence and the outbox entry's nonce before it publishes. Insert-only.
 - `survey_answers`: one answer per employee and question (`_id` = survey:question:employee).
@@ -74,12 +78,27 @@ class EventStore:
 
     # -- sequences ---------------------------------------------------------------------
     def highest_sequence_taken(self) -> int:
-        """The highest sequence ever claimed, 0 when none (the relay starts after it; read
-        once at start: on FerretDB the sort reads the whole collection)."""
+        """The highest sequence ever claimed, 0 when none (read whole, so only once: by a
+        relay starting on a database that has no sequence blocks yet)."""
         with translated_errors():
             top = self.db.sequences.find_one({}, sort=[("_id", DESCENDING)])
             legacy = self.db.counters.find_one({"_id": LEGACY_COUNTER})
         return max(int(top["_id"]) if top else 0, int(legacy["value"]) if legacy else 0)
+
+    def claim_block(self, block: int) -> bool:
+        """Claim a block of sequence numbers; False when another relay claimed it."""
+        with translated_errors():
+            try:
+                self.db.sequence_blocks.insert_one({"_id": block})
+            except DuplicateKeyError:
+                return False
+        return True
+
+    def highest_block(self) -> int | None:
+        """The highest block claimed, None when none is (a small collection: read whole)."""
+        with translated_errors():
+            blocks = [int(found["_id"]) for found in self.db.sequence_blocks.find({}, {"_id": 1})]
+        return max(blocks, default=None)
 
     def claim_sequences(self, first: int, event_ids: Sequence[str]) -> bool:
         """Claim `first`, `first + 1`, ... for `event_ids`, in order. False when a number
@@ -158,10 +177,12 @@ class EventStore:
             self.db.outbox.delete_one({"_id": event_id, "entry": entry})
 
     def pending_events(self, limit: int) -> list[dict[str, Any]]:
-        """Outbox entries in entry order, i.e. accept order (the outbox is small: a scan
-        is cheap)."""
+        """The oldest outbox entries, in the order they were inserted (accept order; a
+        batch's entries in its own order). Read in natural order with a limit, which the
+        local server answers without reading the rest of the outbox, however long a
+        backlog grows (a sort would read and sort it all, each turn)."""
         with translated_errors():
-            return list(self.db.outbox.find({}).sort([("entry", 1), ("_id", 1)]).limit(limit))
+            return list(self.db.outbox.find({}).limit(limit))
 
     def count_pending(self) -> int:
         """How many accepted events wait to be published."""

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from services.events.relay import Relay, RelayDisplaced
+from services.events.relay import SEQUENCE_BLOCK, Relay, RelayDisplaced
 
 
 class FakeStore:
@@ -21,13 +21,23 @@ class FakeStore:
         self.outbox: dict[str, dict[str, Any]] = {}
         self.events: dict[str, dict[str, Any]] = {}
         self.sequences: dict[int, str] = {}
+        self.blocks: set[int] = set()
         self.answers: list[dict[str, Any]] = []
 
     def pending_events(self, limit: int) -> list[dict[str, Any]]:
-        return sorted(self.outbox.values(), key=lambda entry: entry["entry"])[:limit]
+        return list(self.outbox.values())[:limit]  # in the order inserted
 
     def highest_sequence_taken(self) -> int:
         return max(self.sequences, default=0)
+
+    def claim_block(self, block: int) -> bool:
+        if block in self.blocks:
+            return False
+        self.blocks.add(block)
+        return True
+
+    def highest_block(self) -> int | None:
+        return max(self.blocks, default=None)
 
     def claim_sequences(self, first: int, event_ids: Sequence[str]) -> bool:
         for offset, event_id in enumerate(event_ids):
@@ -106,17 +116,53 @@ def _published(producer: FakeProducer) -> list[tuple[str, int]]:
     return [(event["id"], event["sequence"]) for event in producer.sent]
 
 
-def test_sequences_follow_the_highest_taken_in_entry_order() -> None:
+def test_sequences_follow_the_order_accepted_from_a_block_of_their_own() -> None:
     store = FakeStore()
-    store.sequences[41] = "earlier"
     store.accept("b", "02")
     store.accept("a", "01")
     relay, producer = _relay(store)
     assert relay.run_once() == 2
     store.accept("c", "03")
     relay.run_once()
-    assert _published(producer) == [("a", 42), ("b", 43), ("c", 44)]
-    assert store.outbox == {}
+    assert _published(producer) == [("b", 1), ("a", 2), ("c", 3)]
+    assert store.outbox == {} and store.blocks == {0}
+
+
+def test_a_restarted_relay_goes_on_in_a_fresh_block_without_reading_every_number() -> None:
+    store = FakeStore()
+    store.accept("a", "01")
+    _relay(store)[0].run_once()
+    store.accept("b", "02")
+    restarted, producer = _relay(store)
+    store.highest_sequence_taken = None  # type: ignore[assignment, method-assign]  # not asked
+    restarted.run_once()
+    assert _published(producer) == [("b", SEQUENCE_BLOCK + 1)]
+    assert store.blocks == {0, 1}
+
+
+def test_a_database_without_blocks_is_read_once_to_start_after_its_highest_number() -> None:
+    store = FakeStore()
+    store.sequences[41] = "earlier"
+    store.accept("a", "01")
+    relay, producer = _relay(store)
+    relay.run_once()
+    assert _published(producer) == [("a", SEQUENCE_BLOCK + 1)]
+
+
+def test_a_batch_crossing_into_the_next_block_claims_it() -> None:
+    store = FakeStore()
+    relay, producer = _relay(store)
+    relay._block, relay._next_sequence = 0, SEQUENCE_BLOCK - 1
+    store.blocks.add(0)
+    for name in "abc":
+        store.accept(name, name)
+    relay.run_once()
+    assert [sequence for _, sequence in _published(producer)] == [
+        SEQUENCE_BLOCK - 1,
+        SEQUENCE_BLOCK,
+        SEQUENCE_BLOCK + 1,
+    ]
+    assert store.blocks == {0, 1}
 
 
 def test_an_entry_stored_before_a_crash_goes_again_with_its_stored_sequence() -> None:
@@ -127,7 +173,8 @@ def test_an_entry_stored_before_a_crash_goes_again_with_its_stored_sequence() ->
     store.sequences.update({7: "a"})
     relay, producer = _relay(store)
     relay.run_once()
-    assert _published(producer) == [("a", 7), ("b", 9)]  # 8, claimed for a, stays unused
+    # The block after the highest number: a claims one, which stays unused.
+    assert _published(producer) == [("a", 7), ("b", SEQUENCE_BLOCK + 2)]
     assert len(set(store.sequences)) == len(store.sequences)
 
 
@@ -139,7 +186,7 @@ def test_a_stray_entry_of_an_id_stored_earlier_is_dropped_unpublished() -> None:
     store.accept("b", "06")
     relay, producer = _relay(store)
     assert relay.run_once() == 2
-    assert _published(producer) == [("b", 5)]
+    assert _published(producer) == [("b", SEQUENCE_BLOCK + 2)]
     assert store.outbox == {} and store.events["a"]["sequence"] == 3
 
 
@@ -148,13 +195,29 @@ def test_a_relay_whose_numbers_are_claimed_stops_without_publishing() -> None:
     store.accept("a", "01")
     first, first_producer = _relay(store)
     second, second_producer = _relay(store)
-    second._next_sequence = 1  # seeded before the first relay claimed
+    second._block, second._next_sequence = 0, 1  # started as the first one did
     first.run_once()
     store.accept("b", "02")
     with pytest.raises(RelayDisplaced):
         second.run_once()
     assert second_producer.sent == [] and "b" in store.outbox
     assert _published(first_producer) == [("a", 1)]
+
+
+def test_a_relay_stops_once_another_relay_started_in_a_later_block() -> None:
+    store = FakeStore()
+    store.accept("a", "01")
+    first, first_producer = _relay(store)
+    first.run_once()
+    store.accept("b", "02")
+    second, second_producer = _relay(store)
+    second.run_once()  # a later block of its own
+    store.accept("c", "03")
+    with pytest.raises(RelayDisplaced):
+        first.run_once()
+    assert _published(first_producer) == [("a", 1)]
+    assert _published(second_producer) == [("b", SEQUENCE_BLOCK + 1)]
+    assert "c" in store.outbox
 
 
 def test_survey_answer_is_saved_with_the_sequence_the_relay_gave() -> None:
