@@ -40,6 +40,7 @@ from pymongo import DESCENDING
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from cercle_common.grouped_inserts import GroupedInserts
 from cercle_common.mongo import DUPLICATE_KEY, connect, create_indexes, translated_errors
 from cercle_common.settings import Settings
 from services.events.documents import ALIAS, Employee
@@ -56,6 +57,9 @@ class EventStore:
 
     def __init__(self, database: Database) -> None:
         self.db = database
+        # The door's two inserts, grouped across the process's concurrent requests.
+        self._accepted = GroupedInserts(lambda documents: self._insert("accepted", documents))
+        self._outbox = GroupedInserts(lambda documents: self._insert("outbox", documents))
 
     @classmethod
     def connect(cls, settings: Settings) -> EventStore:
@@ -124,7 +128,7 @@ class EventStore:
     def insert_accepted(self, documents: list[dict[str, Any]]) -> set[str]:
         """Record accepted events (the act of acceptance); returns the ids refused as
         accepted before."""
-        return self._insert_many("accepted", documents)
+        return {documents[n]["_id"] for n in self._accepted.insert(documents)}
 
     def find_accepted(self, event_id: str) -> dict[str, Any] | None:
         """The acceptance record of an id (read after a refusal: it is there)."""
@@ -157,7 +161,7 @@ class EventStore:
 
     def insert_outbox(self, documents: list[dict[str, Any]]) -> set[str]:
         """Insert outbox entries; returns the ids refused as already present."""
-        return self._insert_many("outbox", documents)
+        return {documents[n]["_id"] for n in self._outbox.insert(documents)}
 
     def insert_events(self, documents: list[dict[str, Any]]) -> set[str]:
         """Insert into the event store; returns the ids already there."""
@@ -281,9 +285,12 @@ class EventStore:
 
     # -- internals ---------------------------------------------------------------------
     def _insert_many(self, collection: str, documents: list[dict[str, Any]]) -> set[str]:
+        return {documents[n]["_id"] for n in self._insert(collection, documents)}
+
+    def _insert(self, collection: str, documents: list[dict[str, Any]]) -> set[int]:
+        """Insert each document independently; the positions refused as duplicates."""
         if not documents:
             return set()
-        refused: set[str] = set()
         with translated_errors():
             try:
                 self.db[collection].insert_many(documents, ordered=False)
@@ -291,8 +298,8 @@ class EventStore:
                 problems = error.details.get("writeErrors", [])
                 if any(problem.get("code") != DUPLICATE_KEY for problem in problems):
                     raise
-                refused.update(documents[problem["index"]]["_id"] for problem in problems)
-        return refused
+                return {problem["index"] for problem in problems}
+        return set()
 
 
 def _answer_order(answer: dict[str, Any]) -> tuple[str, int]:

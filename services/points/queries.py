@@ -224,6 +224,3 @@ _LEDGER_FIELDS = (
     "sequence",
     "reverses",
 )
-
-
-
