@@ -1,4 +1,4 @@
-"""Board scores, cursors, periods, and a core free of I/O libraries."""
+"""Board scores, periods, and a core free of I/O libraries (cursors: cercle_common)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,6 @@ from cercle_common.errors import ValidationError
 from services.points.domain.ranking import (
     MAX_BOARD_POINTS,
     board_score,
-    decode_cursor,
-    encode_cursor,
     page_size,
     points_of,
     resolve_period,
@@ -35,15 +33,6 @@ def test_board_scores_stay_exact_in_a_double_at_the_limits() -> None:
         assert float(score) == score
         assert points_of(float(score)) == points
     assert float(board_score(MAX_BOARD_POINTS, 1)) != float(board_score(MAX_BOARD_POINTS, 2))
-
-
-def test_cursor_round_trips_and_refuses_forgeries() -> None:
-    assert decode_cursor(encode_cursor(40)) == 40
-    assert decode_cursor(None) == 0
-    for forged in ("!!", "bm90LWEtY3Vyc29y", encode_cursor(1)[:-1] + "*"):
-        with pytest.raises(ValidationError) as raised:
-            decode_cursor(forged)
-        assert raised.value.field == "after"
 
 
 def test_page_size_above_the_limit_names_first() -> None:
