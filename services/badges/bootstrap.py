@@ -56,7 +56,9 @@ def build(
     settings: Settings, catalogue: Catalogue | None = None, state_cache_size: int = 0
 ) -> Components:
     """The badges service over the database `cercle_badges` (with the settings' prefix).
-    `state_cache_size` keeps the states last written in memory (for the consumer)."""
+    With `state_cache_size`, the state store remembers where every state is and keeps
+    that many in memory (for the consumer and the scheduled pass, which write the states
+    they read; see `StateStore`)."""
     alias = f"{SERVICE}-{uuid.uuid4().hex}"
     database = connect(settings, SERVICE, alias=alias)
     catalogue = catalogue or load_catalogue()

@@ -3,7 +3,9 @@
 Reads `cercle.events.v1` (badge criteria over events, `share.deleted` reversals),
 `cercle.points.v1` (points milestones and periodic badges) and `cercle.employees.v1`
 (teams for team challenges; a tombstone erases the employee's badges). A batch is
-grouped per employee so that each employee's state is written once per batch."""
+grouped per employee, and every employee's state of the batch is written in one bulk
+write (see `BadgeService.apply_batch`); the store reads where every state is when the
+consumer is given partitions, so that the batches read nothing that is not there."""
 
 from __future__ import annotations
 
@@ -14,18 +16,21 @@ from typing import Any
 from cercle_common.envelope import ACTION_TYPES, decode_json_object, parse_published
 from cercle_common.errors import InfrastructureError, ValidationError
 from cercle_common.messaging import ConsumerLoop, Record, Rejection, is_infrastructure_failure
-from cercle_common.mongo import ping
+from cercle_common.mongo import create_indexes, ping
 from cercle_common.settings import Settings
 from cercle_common.topics import EMPLOYEES, EVENTS, POINTS
 from services.badges.bootstrap import Components, build
 from services.badges.domain.facts import ActionFact, PointsFact, parse_points_entry
 from services.badges.handlers import BadgeService
+from services.badges.indexes import INDEXES
 
 log = logging.getLogger(__name__)
 
 GROUP = "cercle-badges"
 TOPICS = (EVENTS, POINTS, EMPLOYEES)
-# States kept in memory by the consumer, which is almost always their only writer.
+# Employees' states kept in memory by the consumer, which is almost always their only
+# writer (it remembers where every state is, whatever this size). On FerretDB even a read
+# by `_id` that finds costs more as the collection grows: keep them all.
 STATE_CACHE_SIZE = 20_000
 Fact = ActionFact | PointsFact
 
@@ -58,8 +63,18 @@ class BadgesHandler:
 
     def __init__(self, service: BadgeService) -> None:
         self._service = service
+        self._reload = True  # where the states are is read before the first batch
+
+    def partitions_assigned(self, partitions: set[Any]) -> None:
+        """Rebalance hook: the states of partitions now ours may have been written by
+        another consumer meanwhile, so where they are is read anew before the next batch
+        (there, so that an outage is retried)."""
+        self._reload = True
 
     def __call__(self, records: Sequence[Record]) -> list[Rejection]:
+        if self._reload:
+            self._service.states.refresh()
+            self._reload = False
         rejected: list[Rejection] = []
         pending: dict[str, list[tuple[Record, Fact]]] = {}
         for record in records:
@@ -67,7 +82,7 @@ class BadgesHandler:
                 if record.topic == EMPLOYEES:
                     employee_id = self._employee_key(record)
                     # A directory change lands after the facts that came before it.
-                    rejected += self._apply(employee_id, pending.pop(employee_id, []))
+                    rejected += self._apply({employee_id: pending.pop(employee_id, [])})
                     self._apply_directory(employee_id, record)
                     continue
                 fact = decode_event(record) if record.topic == EVENTS else decode_points(record)
@@ -78,20 +93,22 @@ class BadgesHandler:
                 continue
             if fact is not None:
                 pending.setdefault(fact.employee_id, []).append((record, fact))
-        for employee_id, facts in pending.items():
-            rejected += self._apply(employee_id, facts)
+        return rejected + self._apply(pending)
+
+    def _apply(self, pending: dict[str, list[tuple[Record, Fact]]]) -> list[Rejection]:
+        groups = {
+            employee_id: [fact for _, fact in facts] for employee_id, facts in pending.items()
+        }
+        groups = {employee_id: facts for employee_id, facts in groups.items() if facts}
+        if not groups:
+            return []
+        refused = self._service.apply_batch(groups)
+        rejected = []
+        for employee_id in refused:
+            rejected += self._one_by_one(employee_id, pending[employee_id])
         return rejected
 
-    def _apply(self, employee_id: str, facts: list[tuple[Record, Fact]]) -> list[Rejection]:
-        if not facts:
-            return []
-        if len(facts) > 1:
-            try:
-                self._service.apply_facts(employee_id, [fact for _, fact in facts])
-                return []
-            except Exception as error:
-                if is_infrastructure_failure(error):
-                    raise
+    def _one_by_one(self, employee_id: str, facts: list[tuple[Record, Fact]]) -> list[Rejection]:
         # Not an outage: some fact the core cannot take. Nothing of the group was written;
         # apply the facts one by one, in order, so that only the bad ones are refused and
         # their valid siblings still count.
@@ -134,7 +151,8 @@ class BadgesHandler:
 
 def build_loop(settings: Settings, components: Components, group: str = GROUP) -> ConsumerLoop:
     """The consumer loop of the badges service (tests give their own group)."""
-    return ConsumerLoop(settings, group, TOPICS, BadgesHandler(components.service))
+    handler = BadgesHandler(components.service)
+    return ConsumerLoop(settings, group, TOPICS, handler, on_assign=handler.partitions_assigned)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -149,7 +167,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = Settings.from_env()
     components = build(settings, state_cache_size=STATE_CACHE_SIZE)
     try:
-        components.awards.ensure_indexes()
+        create_indexes(components.database, INDEXES)
     except InfrastructureError:
         log.warning("indexes not ensured: MongoDB unavailable; the loop retries its writes")
     loop = build_loop(settings, components, group=args.group)

@@ -3,16 +3,18 @@ same way whether it comes from Kafka, the scheduled pass or an administrator.
 
 A change is: load the employee's state, apply it (pure core), write state + positions +
 outbox in one write that fails if another writer got there first (then it is all done
-again on a fresh read), then publish the outbox, project the awards for the holders list,
-and mark the outbox published. A crash anywhere leaves either nothing written (the fact is
+again on a fresh read), then project the awards for the holders list, publish the outbox
+and mark it published. A crash anywhere leaves either nothing written (the fact is
 redelivered, and applied then) or an outbox still to publish (published by the next change
 of that employee or the scheduled pass; at worst a message goes out twice, same id and
-status): never a lost or doubled award."""
+status): never a lost or doubled award. The consumer makes the changes of a whole batch
+together (`apply_batch`): one bulk write of every state, one of the awards, one flush of
+the messages; a conflict, rare, is then done again for its employee alone."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -87,17 +89,42 @@ class BadgeService:
 
     def apply_facts(self, employee_id: str, facts: Sequence[Fact]) -> None:
         """Apply events and ledger entries of one employee, in their delivery order."""
+        self._change(employee_id, lambda state: self._record(state, facts))
 
-        def record(state: EmployeeBadges) -> bool:
-            changed = False
-            for fact in facts:
-                if isinstance(fact, ActionFact):
-                    changed = state.record_event(fact, self.catalogue, self.time_zone) or changed
-                else:
-                    changed = state.record_points(fact, self.catalogue, self.time_zone) or changed
-            return changed
+    def apply_batch(self, facts_by_employee: Mapping[str, Sequence[Fact]]) -> dict[str, Exception]:
+        """Apply the facts of many employees (each in delivery order) with one bulk write
+        of their states. An employee whose facts the core refuses is left out, nothing of
+        theirs written: returned with the error, for the caller to apply their facts one
+        by one and refuse only the bad ones. A conflict is done again for its employee."""
+        loaded = self.states.load_all(facts_by_employee)
+        refused: dict[str, Exception] = {}
+        changed: list[tuple[EmployeeBadges, int | None]] = []
+        pending: list[tuple[EmployeeBadges, int | None]] = []
+        for employee_id, facts in facts_by_employee.items():
+            state, version = loaded[employee_id]
+            try:
+                if self._record(state, facts):
+                    changed.append((state, version))
+                elif state.outbox:
+                    pending.append((state, version))  # left by a crash: published now
+            except Exception as error:  # bad data (the core does no I/O)
+                refused[employee_id] = error
+        for (state, version), written in zip(changed, self.states.save_all(changed), strict=True):
+            if not written:
+                self.apply_facts(state.employee_id, facts_by_employee[state.employee_id])
+            elif state.outbox:
+                pending.append((state, (version or 0) + 1))
+        self._publish_all(pending)
+        return refused
 
-        self._change(employee_id, record)
+    def _record(self, state: EmployeeBadges, facts: Sequence[Fact]) -> bool:
+        changed = False
+        for fact in facts:
+            if isinstance(fact, ActionFact):
+                changed = state.record_event(fact, self.catalogue, self.time_zone) or changed
+            else:
+                changed = state.record_points(fact, self.catalogue, self.time_zone) or changed
+        return changed
 
     def erase(self, employee_id: str) -> None:
         """The employee left the directory: forget their badges and directory entry."""
@@ -193,6 +220,11 @@ class BadgeService:
         ]
         return [asdict(winner) for winner in challenge_winners(badge, contributions)]
 
+    def collect_garbage(self) -> int:
+        """Remove what newer writes superseded (old state versions, old directory
+        entries), off the consumer's path: the scheduled pass. Returns how many."""
+        return self.states.collect_garbage() + self.directory.collect_garbage()
+
     def flush_pending(self, employee_ids: Iterable[str]) -> int:
         """Publish what earlier changes left in outboxes (after a crash). Returns how many
         employees had something pending."""
@@ -223,16 +255,30 @@ class BadgeService:
         )
 
     def _publish(self, state: EmployeeBadges, version: int | None) -> None:
-        pending = list(state.outbox)
-        wire = [self._wire(entry) for entry in pending]
-        for entry, message in zip(pending, wire, strict=True):
-            self.awards.project(message, entry["revision"], parse_instant(entry["at"], "at"))
+        self._publish_all([(state, version)])
+
+    def _publish_all(self, states: Sequence[tuple[EmployeeBadges, int | None]]) -> None:
+        """Project and publish the outboxes (one bulk insert, one flush), then mark them
+        published."""
+        outboxes = [(state, version, list(state.outbox)) for state, version in states]
+        entries = [entry for _, _, pending in outboxes for entry in pending]
+        if not entries:
+            return
+        wire = [self._wire(entry) for entry in entries]
+        self.awards.project_all(
+            [
+                (message, entry["revision"], parse_instant(entry["at"], "at"))
+                for entry, message in zip(entries, wire, strict=True)
+            ]
+        )
         self.publisher.publish(wire)
-        for entry in pending:
+        for entry in entries:
             ANNOUNCED.labels(status=entry["status"]).inc()
-        state.take_outbox(pending)
-        if version is not None:
-            self.states.mark_published(state, version)
+        for state, _, pending in outboxes:
+            state.take_outbox(pending)
+        self.states.mark_all_published(
+            [(state, version) for state, version, _ in outboxes if version is not None]
+        )
 
     def _wire(self, entry: dict[str, Any]) -> dict[str, Any]:
         # The outbox names the award by its key; what leaves the service, by its public id.

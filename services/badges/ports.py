@@ -4,7 +4,7 @@ in-memory fakes."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -18,12 +18,33 @@ class StateRepository(Protocol):
         """The state and its version (None when there is none yet)."""
         ...
 
+    def load_all(self, employee_ids: Iterable[str]) -> dict[str, tuple[EmployeeBadges, int | None]]:
+        """`load` of several employees."""
+        ...
+
     def save(self, state: EmployeeBadges, version: int | None) -> bool:
         """Write unless someone wrote since `version`; False on such a conflict."""
         ...
 
+    def save_all(self, changes: Sequence[tuple[EmployeeBadges, int | None]]) -> list[bool]:
+        """`save` of several states at once; which of them were written."""
+        ...
+
     def mark_published(self, state: EmployeeBadges, version: int) -> None:
         """The outbox of `version` is published (`state` has it taken out)."""
+        ...
+
+    def mark_all_published(self, published: Sequence[tuple[EmployeeBadges, int]]) -> None:
+        """`mark_published` of several states at once."""
+        ...
+
+    def refresh(self) -> None:
+        """Read anew what the repository remembers of the states (a consumer given
+        partitions that another may have written meanwhile)."""
+        ...
+
+    def collect_garbage(self) -> int:
+        """Remove what newer writes superseded; how many versions were removed."""
         ...
 
     def delete(self, employee_id: str) -> None:
@@ -42,8 +63,8 @@ class StateRepository(Protocol):
 class AwardProjection(Protocol):
     """The awards as the APIs read them."""
 
-    def project(self, message: Mapping[str, Any], revision: int, at: datetime) -> None:
-        """Store the award's status unless a newer revision is stored."""
+    def project_all(self, entries: Sequence[tuple[Mapping[str, Any], int, datetime]]) -> None:
+        """Store each award's status at its revision (a higher revision stored wins)."""
         ...
 
     def get(self, award_id: str) -> dict[str, Any] | None:
@@ -68,6 +89,10 @@ class DirectoryCopy(Protocol):
 
     def entries(self, employee_ids: list[str]) -> dict[str, dict[str, Any]]:
         """Entries by employee id."""
+        ...
+
+    def collect_garbage(self) -> int:
+        """Remove entries newer snapshots superseded; how many."""
         ...
 
 

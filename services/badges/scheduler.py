@@ -4,7 +4,9 @@ exits (a Kubernetes CronJob, or `--every SECONDS` for a local periodic run).
 A pass: fixes the winners of every challenge that has ended (once: the first result
 stored stands) and awards them; moves every employee's clock to now, so that a streak
 whose last period passed without an event shows as broken; publishes any outbox a crash
-left behind. Running it twice, or concurrently, changes nothing more."""
+left behind; then removes what newer writes superseded (old state versions and directory
+entries, in bulk: never on the consumer's path). Running it twice, or concurrently,
+changes nothing more."""
 
 from __future__ import annotations
 
@@ -23,6 +25,9 @@ from services.badges.handlers import BadgeService
 
 log = logging.getLogger(__name__)
 
+# State bodies the pass keeps in memory (it reads each state about once).
+PASS_STATE_CACHE_SIZE = 100
+
 
 @dataclass(frozen=True)
 class PassReport:
@@ -31,6 +36,7 @@ class PassReport:
     challenges_settled: list[str]
     clocks_moved: int
     outboxes_flushed: int
+    garbage_collected: int
 
 
 def evaluation_pass(service: BadgeService, now: datetime) -> PassReport:
@@ -42,7 +48,12 @@ def evaluation_pass(service: BadgeService, now: datetime) -> PassReport:
         if service.advance_clock(employee_id, now)
     )
     flushed = service.flush_pending(list(service.states.employee_ids(with_outbox_only=True)))
-    return PassReport(challenges_settled=settled, clocks_moved=moved, outboxes_flushed=flushed)
+    return PassReport(
+        challenges_settled=settled,
+        clocks_moved=moved,
+        outboxes_flushed=flushed,
+        garbage_collected=service.collect_garbage(),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,7 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     configure_logging("badges-scheduler", settings.log_level)
-    components = build(settings)
+    # The pass writes the states it reads: its store remembers where every state is,
+    # from one read per pass, instead of looking each one up.
+    components = build(settings, state_cache_size=PASS_STATE_CACHE_SIZE)
     try:
         while True:
             now = parse_instant(args.now, "--now") if args.now else datetime.now(UTC)
@@ -65,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
                     "challenges_settled": report.challenges_settled,
                     "clocks_moved": report.clocks_moved,
                     "outboxes_flushed": report.outboxes_flushed,
+                    "garbage_collected": report.garbage_collected,
                 },
             )
             if args.every is None:

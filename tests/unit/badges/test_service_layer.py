@@ -34,6 +34,8 @@ class FakeStates:
         self.rows: dict[str, tuple[dict[str, Any], int]] = {}
         self.published: dict[str, int] = {}
         self.conflicts_to_raise = 0
+        self.bulk_writes = 0
+        self.refreshes = 0
 
     def load(self, employee_id: str) -> tuple[EmployeeBadges, int | None]:
         if employee_id not in self.rows:
@@ -44,9 +46,26 @@ class FakeStates:
             state.outbox = []
         return state, version
 
+    def load_all(self, employee_ids) -> dict[str, tuple[EmployeeBadges, int | None]]:
+        return {employee_id: self.load(employee_id) for employee_id in employee_ids}
+
     def mark_published(self, state: EmployeeBadges, version: int) -> None:
         published = self.published.get(state.employee_id, 0)
         self.published[state.employee_id] = max(published, version)
+
+    def mark_all_published(self, published) -> None:
+        for state, version in published:
+            self.mark_published(state, version)
+
+    def save_all(self, changes) -> list[bool]:
+        self.bulk_writes += 1
+        return [self.save(state, version) for state, version in changes]
+
+    def refresh(self) -> None:
+        self.refreshes += 1
+
+    def collect_garbage(self) -> int:
+        return 0
 
     def save(self, state: EmployeeBadges, version: int | None) -> bool:
         if self.conflicts_to_raise:
@@ -81,9 +100,10 @@ class FakeAwards:
     def __init__(self) -> None:
         self.rows: dict[str, dict[str, Any]] = {}
 
-    def project(self, message: Mapping[str, Any], revision: int, at: datetime) -> None:
-        if self.rows.get(message["id"], {}).get("revision", 0) < revision:
-            self.rows[message["id"]] = {**message, "revision": revision}
+    def project_all(self, entries: Sequence[tuple[Mapping[str, Any], int, datetime]]) -> None:
+        for message, revision, _ in entries:
+            if self.rows.get(message["id"], {}).get("revision", 0) < revision:
+                self.rows[message["id"]] = {**message, "revision": revision}
 
     def get(self, award_id: str) -> dict[str, Any] | None:
         return self.rows.get(award_id)
@@ -104,6 +124,9 @@ class FakeDirectory:
 
     def entries(self, employee_ids: list[str]) -> dict[str, dict[str, Any]]:
         return {e: self.rows[e] for e in employee_ids if e in self.rows}
+
+    def collect_garbage(self) -> int:
+        return 0
 
 
 class FakeResults:
@@ -315,3 +338,53 @@ def test_a_bad_ledger_instant_refuses_only_its_own_entry(service):
     )
     assert [r.record.offset for r in rejected] == [1]
     assert service.states.load("e-1")[0].totals["all"] == 120
+
+
+# -- a batch is written at once ---------------------------------------------------------
+
+
+def test_a_batch_writes_every_employees_state_in_one_bulk_write(service):
+    handler = BadgesHandler(service)
+    batch = [record(EVENTS, f"e-{n}", shared(f"e-{n}", n), n) for n in range(1, 4)]
+    assert handler(batch) == []
+    assert service.states.bulk_writes == 1
+    assert [service.states.load(f"e-{n}")[1] for n in range(1, 4)] == [1, 1, 1]
+    assert sorted(sent_ids(service)) == sorted(
+        (aid(f"e-{n}:first-share:standard"), "awarded") for n in range(1, 4)
+    )
+
+
+def test_a_conflict_in_the_bulk_write_is_done_again_for_its_employee_alone(service):
+    handler = BadgesHandler(service)
+    handler([record(EVENTS, "e-1", shared("e-1", 1), 0)])
+    service.states.conflicts_to_raise = 1  # another writer moved e-1 meanwhile
+    assert (
+        handler([record(EVENTS, "e-1", shared("e-1", 2)), record(EVENTS, "e-2", shared("e-2", 3))])
+        == []
+    )
+    state, _ = service.states.load("e-1")
+    assert [match.event_id for match in state.matches["ambassador"]] == ["e-1-1", "e-1-2"]
+    assert service.states.load("e-2")[1] == 1
+    assert sent_ids(service).count((aid("e-2:first-share:standard"), "awarded")) == 1
+
+
+def test_an_outbox_a_crash_left_is_published_by_the_next_batch(service, facts):
+    share = facts.event("2026-11-02T09:00:00Z", content_id="c-1", event_id="e-1-1")
+    service.publisher.down = True
+    with pytest.raises(InfrastructureError):
+        service.apply_batch({"e-1": [share]})
+    service.publisher.down = False
+    # The batch comes again: the fact is already in the state, its outbox is not sent.
+    assert BadgesHandler(service)([record(EVENTS, "e-1", shared("e-1", 1))]) == []
+    assert sent_ids(service) == [(aid("e-1:first-share:standard"), "awarded")]
+    assert service.states.load("e-1")[0].outbox == []
+
+
+def test_the_handler_reads_where_states_are_first_and_after_each_assignment(service):
+    handler = BadgesHandler(service)
+    handler([record(EVENTS, "e-1", shared("e-1", 1))])
+    handler([record(EVENTS, "e-1", shared("e-1", 2))])
+    assert service.states.refreshes == 1
+    handler.partitions_assigned(set())
+    handler([record(EVENTS, "e-1", shared("e-1", 3))])
+    assert service.states.refreshes == 2
