@@ -43,7 +43,14 @@ from pymongo import MongoClient
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from cercle_common.envelope import Envelope
-from cercle_common.messaging import ConsumerLoop, Record, Rejection, client_options, make_producer
+from cercle_common.messaging import (
+    ConsumerLoop,
+    Record,
+    Rejection,
+    client_options,
+    end_offsets,
+    make_producer,
+)
 from cercle_common.mongo import create_indexes
 from cercle_common.settings import Settings
 from cercle_common.topics import EMPLOYEES, EVENTS, POINTS
@@ -70,19 +77,6 @@ class Phase:
     seconds: float
     batches: int
     complete: bool
-
-
-def end_offsets(settings: Settings, topics: Sequence[str]) -> Offsets:
-    consumer = KafkaConsumer(**client_options(settings))
-    try:
-        partitions = [
-            TopicPartition(topic, p)
-            for topic in topics
-            for p in consumer.partitions_for_topic(topic)
-        ]
-        return dict(consumer.end_offsets(partitions))
-    finally:
-        consumer.close()
 
 
 def ledger_entry(event: Envelope, points: int, reverses: str | None = None) -> bytes:
@@ -341,7 +335,7 @@ def measure_size(
         create_indexes(components.database, INDEXES)
         handler = BadgesHandler(components.service)
         group = f"bench-badges-{run}-{employees}"
-        starts = end_offsets(settings, TOPICS)
+        starts = end_offsets(settings, *TOPICS)
         consumer = RunningConsumer(settings, handler, group, starts)
         try:
             # Each part is published once the previous one is consumed: a phase never
@@ -350,7 +344,7 @@ def measure_size(
             feed.directory()
             feed.warmup()
             feed.flush()
-            warm = consumer.finish(end_offsets(settings, TOPICS))
+            warm = consumer.finish(end_offsets(settings, *TOPICS))
             print(
                 f"[{employees} employees] warm-up: {warm.records} records ({employees} "
                 f"snapshots, first shares and their ledger entries) in {warm.seconds:.2f}s = "
@@ -358,11 +352,11 @@ def measure_size(
                 f"first read of where states are included)"
                 + ("" if warm.complete else f" -- stopped at the {budget_s:.0f}s budget")
             )
-            starts = end_offsets(settings, TOPICS)
+            starts = end_offsets(settings, *TOPICS)
             consumer.begin(budget_s)
             facts = feed.measured(events)
             feed.flush()
-            ends = end_offsets(settings, TOPICS)
+            ends = end_offsets(settings, *TOPICS)
             result = consumer.finish(ends)
         finally:
             consumer.stop()

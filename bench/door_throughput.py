@@ -80,7 +80,7 @@ from leaderboard_latency import free_port, percentile
 
 from cercle_common.envelope import CONTENT_SHARED, Envelope, format_instant
 from cercle_common.identifiers import new_ulid
-from cercle_common.messaging import client_options, make_producer
+from cercle_common.messaging import client_options, end_offsets, make_producer
 from cercle_common.settings import Settings
 from cercle_common.topics import DEADLETTER, INBOUND
 from devstack.services import GUNICORN_WORKERS
@@ -559,15 +559,6 @@ def report_drain(
 
 
 # -- inbound Kafka ----------------------------------------------------------------------------
-
-
-def end_offsets(settings: Settings, topic: str) -> dict[TopicPartition, int]:
-    consumer = KafkaConsumer(**client_options(settings))
-    try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
-        return dict(consumer.end_offsets(partitions))
-    finally:
-        consumer.close()
 
 
 def start_group_at(settings: Settings, group: str, offsets: dict[TopicPartition, int]) -> None:

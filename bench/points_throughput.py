@@ -35,6 +35,7 @@ from cercle_common.messaging import (
     Record,
     Rejection,
     client_options,
+    end_offsets,
     make_producer,
 )
 from cercle_common.settings import Settings
@@ -43,15 +44,6 @@ from services.points.board_index import LeaderboardIndex
 from services.points.consumer import MAX_RECORDS, build_processor
 
 NETWORKS = ["linkedin", "linkedin", "xing", "x", "facebook", "instagram"]
-
-
-def end_offsets(settings: Settings, topic: str) -> dict[TopicPartition, int]:
-    consumer = KafkaConsumer(**client_options(settings))
-    try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
-        return dict(consumer.end_offsets(partitions))
-    finally:
-        consumer.close()
 
 
 def publish(settings: Settings, events: int, employees: int, run: str) -> int:

@@ -130,6 +130,21 @@ def client_options(settings: Settings) -> dict[str, Any]:
     return options
 
 
+def end_offsets(settings: Settings, *topics: str) -> dict[TopicPartition, int]:
+    """The offset after the last message of every partition of `topics` (what a reader
+    of a whole topic reads up to)."""
+    consumer = KafkaConsumer(**client_options(settings))
+    try:
+        partitions = [
+            TopicPartition(topic, number)
+            for topic in topics
+            for number in consumer.partitions_for_topic(topic) or ()
+        ]
+        return dict(consumer.end_offsets(partitions))
+    finally:
+        consumer.close()
+
+
 def make_producer(settings: Settings, **overrides: Any) -> KafkaProducer:
     """A producer that waits for the broker's acknowledgement of every message."""
     options: dict[str, Any] = {
