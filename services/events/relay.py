@@ -57,6 +57,8 @@ STRAYS = Counter(
 )
 
 BATCH = 2000
+# A turn that moved fewer entries than this waits a moment for more (see `Relay.run`).
+SMALL_TURN = 100
 DISPLACED_EXIT_STATUS = 4
 # Numbers a relay takes at a time: it starts in a fresh block (a restart leaves a gap of
 # at most this many numbers; sequences stay far below the 2**32 the boards can order).
@@ -98,8 +100,13 @@ class Relay:
         """Finish the current turn and leave."""
         self._stop.set()
 
-    def run(self, idle_wait_s: float = 0.2, max_backoff_s: float = 30.0) -> None:
-        """Turn until stopped; on an outage back off (nothing is deleted unpublished)."""
+    def run(
+        self, idle_wait_s: float = 0.2, max_backoff_s: float = 30.0, gather_s: float = 0.05
+    ) -> None:
+        """Turn until stopped; on an outage back off (nothing is deleted unpublished).
+        After a small turn it waits `gather_s` for more: each turn is several writes, and
+        on the local server every write takes its turn on the one write lock the door
+        needs too, so a trickle of events should not cost a turn each."""
         backoff = 0.5
         while not self._stop.is_set():
             self.last_progress = time.monotonic()
@@ -122,6 +129,8 @@ class Relay:
                 continue
             if moved == 0:
                 self._stop.wait(idle_wait_s)
+            elif moved < SMALL_TURN:
+                self._stop.wait(gather_s)
         self._drop_producer()
 
     def run_once(self) -> int:
