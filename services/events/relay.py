@@ -1,8 +1,9 @@
 """`python -m services.events.relay`: publishes the outbox to Kafka.
 
-Each turn: read the pending events in entry (accept) order; claim one sequence number per
-event (insert-only documents whose unique `_id` is the number: atomic on FerretDB and
-MongoDB alike); store each event with its sequence in the event store; publish them on
+Each turn: read the oldest pending events, in the order accepted; give each the next
+number of a block of sequence numbers this relay claimed (insert-only documents whose
+unique `_id` is the block: atomic on FerretDB and MongoDB alike); store each event with
+its sequence in the event store; publish them on
 `cercle.events.v1` (key = employee id) in sequence order; wait for the broker's
 acknowledgements; delete them from the outbox. Same for directory changes on
 `cercle.employees.v1`.
@@ -14,9 +15,9 @@ Guarantees:
   sequence, is published again (consumers dedupe on the id). An outbox entry whose id is
   stored under another entry's nonce is a stray (a re-send that raced the relay): it is
   deleted, never published.
-- One relay per database. A second one finds the numbers it wants already claimed and
-  stops (exit status 4) instead of publishing: sequences stay unique and increase with
-  the offset in each partition.
+- One relay per database. One that finds a block claimed by another relay (the block it
+  wants, or a later one) stops (exit status 4) instead of publishing: sequences stay
+  unique and increase with the offset in each partition.
 
 `--crash-after-publish` is the hook the crash test uses to die right after the broker
 acknowledged, before the outbox entries are deleted.
@@ -56,7 +57,7 @@ STRAYS = Counter(
     "cercle_events_relay_strays_total", "Outbox entries of an id stored earlier, not published"
 )
 
-BATCH = 2000
+BATCH = 10_000
 # A turn that moved fewer entries than this waits a moment for more (see `Relay.run`).
 SMALL_TURN = 100
 DISPLACED_EXIT_STATUS = 4
@@ -199,14 +200,12 @@ class Relay:
             raise RelayDisplaced(f"a block after {self._block} was claimed by another relay")
         first = self._next_sequence
         last = first + len(event_ids) - 1
+        # A number is this relay's once its block is: blocks are claimed by insert, one
+        # relay each, so no number is ever given twice (and no number is written down).
         for block in range(self._block + 1, block_of(last) + 1):
             if not self.store.claim_block(block):
                 raise RelayDisplaced(f"block {block} is claimed by another relay")
             self._block = block
-        if not self.store.claim_sequences(first, event_ids):
-            raise RelayDisplaced(
-                f"sequence numbers from {first} are claimed by another relay on this database"
-            )
         self._next_sequence = last + 1
         return first
 

@@ -11,14 +11,14 @@ Collections, each keyed by a deterministic `_id`:
   `entry` = a time-ordered nonce: the relay's read order), inserted right after its
   `accepted` document (a re-send of an id accepted but never queued, the door having died
   in between, queues it then).
-- `sequences`: one document per sequence number (`_id` = the number, `event_id`), inserted
-  by the relay before it stores an event. Insert-only: the unique `_id` is the atomic
-  guard that no number is ever given twice, on FerretDB as on MongoDB (an update such as
-  `$inc` is not atomic on FerretDB/SQLite).
 - `sequence_blocks`: one document per block of `SEQUENCE_BLOCK` numbers a relay uses
-  (`_id` = the block). A relay starts in a block of its own, claimed by insert, so it
-  never has to find the highest number taken (a read of the whole of `sequences`); the
-  collection stays small (one document per 10,000 events), so reading it whole is cheap.
+  (`_id` = the block), claimed by insert: the unique `_id` is the atomic guard that no
+  number is ever given twice, on FerretDB as on MongoDB (an update such as `$inc` is not
+  atomic on FerretDB/SQLite). A relay starts in a block of its own, so it never has to
+  find the highest number taken; the collection stays small (one document per 10,000
+  events), so reading it whole is cheap.
+- `sequences`: one document per number, written by earlier versions: read once, by a
+  relay starting on a database that has no blocks yet, to go on after them.
 - `events`: the event store (`_id` = event id), written by the relay with the event's
   sequence and the outbox entry's nonce before it publishes. Insert-only.
 - `survey_answers`: one answer per employee and question (`_id` = survey:question:employee).
@@ -33,7 +33,7 @@ a small collection are cheap. The outbox stays small: the relay deletes what it 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 from pymongo import DESCENDING
@@ -103,26 +103,6 @@ class EventStore:
         with translated_errors():
             blocks = [int(found["_id"]) for found in self.db.sequence_blocks.find({}, {"_id": 1})]
         return max(blocks, default=None)
-
-    def claim_sequences(self, first: int, event_ids: Sequence[str]) -> bool:
-        """Claim `first`, `first + 1`, ... for `event_ids`, in order. False when a number
-        is already taken, i.e. another relay is publishing (the numbers claimed before
-        it stay unused: a gap, never a duplicate)."""
-        claims = [
-            {"_id": first + offset, "event_id": event_id}
-            for offset, event_id in enumerate(event_ids)
-        ]
-        if not claims:
-            return True
-        with translated_errors():
-            try:
-                self.db.sequences.insert_many(claims, ordered=True)
-            except BulkWriteError as error:
-                problems = error.details.get("writeErrors", [])
-                if any(problem.get("code") != DUPLICATE_KEY for problem in problems):
-                    raise
-                return False
-        return True
 
     # -- events ------------------------------------------------------------------------
     def insert_accepted(self, documents: list[dict[str, Any]]) -> set[str]:
