@@ -41,7 +41,7 @@ from pymongo.database import Database
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from cercle_common.grouped_inserts import GroupedInserts
-from cercle_common.mongo import DUPLICATE_KEY, connect, create_indexes, translated_errors
+from cercle_common.mongo import connect, create_indexes, is_duplicate_key, translated_errors
 from cercle_common.settings import Settings
 from services.events.documents import ALIAS, Employee
 from services.events.indexes import INDEXES
@@ -154,11 +154,6 @@ class EventStore:
         if ids:
             with translated_errors():
                 self.db.outbox.delete_many({"_id": {"$in": ids}})
-
-    def delete_outbox_entry(self, event_id: str, entry: str) -> None:
-        """Remove one outbox entry, only if it is still the one with this nonce."""
-        with translated_errors():
-            self.db.outbox.delete_one({"_id": event_id, "entry": entry})
 
     def pending_events(self, limit: int) -> list[dict[str, Any]]:
         """The oldest outbox entries, in the order they were inserted (accept order; a
@@ -275,10 +270,9 @@ class EventStore:
             try:
                 self.db[collection].insert_many(documents, ordered=False)
             except BulkWriteError as error:
-                problems = error.details.get("writeErrors", [])
-                if any(problem.get("code") != DUPLICATE_KEY for problem in problems):
+                if not is_duplicate_key(error):
                     raise
-                return {problem["index"] for problem in problems}
+                return {problem["index"] for problem in error.details["writeErrors"]}
         return set()
 
 
