@@ -27,9 +27,11 @@ def enps_report(
     min_group: int,
     time_zone: str,
 ) -> dict[str, Any]:
-    """The eNPS of a survey: each employee's latest `enps` answer, in the slice; figures
-    only for a group of at least `min_group` answers that no other shown group isolates
-    by difference. Months are cut in the organisation's time zone."""
+    """The eNPS of a survey: each employee's latest `enps` answer, in the slice and the
+    window; figures only when the slice is published in every month of the window with
+    answers in it (primary and complementary suppression, decided per month from all the
+    answers of that month: see `published_slices`). Months are cut in the organisation's
+    time zone."""
     first = parse_month_start(start, "from")
     last = parse_month_start(end, "to")
     check_window(first, last)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass
 from datetime import date
@@ -62,18 +62,6 @@ def compute_enps(scores: Iterable[int], min_group: int) -> EnpsResult:
     )
 
 
-def compute_monthly_enps(
-    scores_by_month: Mapping[str, Iterable[int]], min_group: int
-) -> EnpsResult:
-    """eNPS of a window of whole months. Figures are shown only when every month that has
-    answers has at least `min_group` of them: then subtracting two overlapping windows
-    yields at most a month's aggregate of a group that is itself large enough."""
-    months = [list(scores) for scores in scores_by_month.values()]
-    if any(0 < len(scores) < min_group for scores in months):
-        return EnpsResult(enough_answers=False)
-    return compute_enps((score for scores in months for score in scores), min_group)
-
-
 @dataclass(frozen=True)
 class EnpsAnswer:
     """One employee's answer to an eNPS question of a survey, as the report sees it."""
@@ -98,50 +86,84 @@ def latest_per_employee(answers: Iterable[EnpsAnswer]) -> list[EnpsAnswer]:
     return list(latest.values())
 
 
-def isolable_by_differencing(
-    group: Set[str], shown_groups: Iterable[Set[str]], min_group: int
-) -> bool:
-    """True when a group that could be shown differs from `group` by 1 to `min_group - 1`
-    people: subtracting the two figures would give the aggregate of fewer people than
-    the threshold (a site that holds one more person than a team gives that person)."""
-    return any(0 < len(group ^ other) < min_group for other in shown_groups)
+Slice = tuple[str | None, str | None]
+"""What a query names: (team, site), None for any. (None, None) is the organisation."""
+
+
+def slices_of(answer: EnpsAnswer) -> frozenset[Slice]:
+    """The slices a query can name that hold this answer (at most four)."""
+    team, site = answer.team, answer.site
+    candidates = [(None, None), (team, None), (None, site), (team, site)]
+    return frozenset(
+        (t, s)
+        for t, s in candidates
+        if (t is None or team is not None) and (s is None or site is not None)
+    )
+
+
+def published_slices(month: Iterable[EnpsAnswer], min_group: int) -> frozenset[Slice]:
+    """The slices whose figures are published for one month's answers (one per employee).
+
+    Primary suppression: a slice under `min_group` answers is not published. Complementary
+    suppression: a figure is a sum over the answers in it, so sums and differences of
+    published figures can only give groups that are unions of *blocks*, the answers
+    sharing the same published slices. While a block holding fewer than `min_group`
+    answers is in some published slice, the smallest such block (ties: by its slices) is
+    merged with the block that costs least to join: every slice that tells the two apart
+    is withdrawn. Cost: the answers those slices hold, then how many they are, then their
+    names, so totals stay and small cells go. Joining the block of answers in no published
+    slice is always possible (withdrawing every slice that holds it). Each step withdraws
+    a slice, so this ends; it depends on the month's answers alone, never on the query."""
+    answers = list(month)
+    sizes = Counter(cut for answer in answers for cut in slices_of(answer))
+    published = {cut for cut, size in sizes.items() if size >= min_group}
+    while True:
+        blocks: Counter[frozenset[Slice]] = Counter(
+            slices_of(answer) & published for answer in answers
+        )
+        small = [block for block, size in blocks.items() if block and size < min_group]
+        if not small:
+            return frozenset(published)
+        block = min(small, key=lambda b: (blocks[b], _names(b)))
+        nowhere: frozenset[Slice] = frozenset()  # the answers in no published slice
+        others = (set(blocks) | {nowhere}) - {block}
+        target = min(others, key=lambda other: _cost_to_join(block, other, sizes))
+        published -= block ^ target
+
+
+def _cost_to_join(
+    block: frozenset[Slice], other: frozenset[Slice], sizes: Mapping[Slice, int]
+) -> tuple[int, int, list[tuple[str, str]]]:
+    apart = block ^ other
+    return (sum(sizes[cut] for cut in apart), len(apart), _names(apart))
 
 
 def group_enps(
     answers: Iterable[EnpsAnswer], *, team: str | None, site: str | None, min_group: int
 ) -> EnpsResult:
     """eNPS of the answers of a team and/or a site (None: any) among `answers`, which are
-    one per employee and within the window. Suppressed (as a small group is) when any
-    month has too few answers, or when another group the API shows (the organisation, a
-    team, a site, a team at a site) differs from it by fewer than `min_group` people."""
-    everyone = list(answers)
-    members = [a for a in everyone if _in_group(a, team, site)]
-    scores_by_month: dict[str, list[int]] = defaultdict(list)
-    for answer in members:
-        scores_by_month[answer.month].append(answer.score)
-    result = compute_monthly_enps(scores_by_month, min_group)
-    if not result.enough_answers:
-        return result
-    shown = [g for g in _groups_the_api_shows(everyone) if len(g) >= min_group]
-    if isolable_by_differencing({a.employee_id for a in members}, shown, min_group):
-        return EnpsResult(enough_answers=False)
-    return result
+    one per employee and within a window of whole months. Figures only when the slice is
+    published (see `published_slices`) in every month of the window with answers in it:
+    a window's figures are then sums of published months, which tell nothing more."""
+    by_month: dict[str, list[EnpsAnswer]] = defaultdict(list)
+    for answer in answers:
+        by_month[answer.month].append(answer)
+    wanted: Slice = (team, site)
+    members: list[int] = []
+    for month in by_month.values():
+        in_slice = [a.score for a in month if _in_group(a, team, site)]
+        if in_slice and wanted not in published_slices(month, min_group):
+            return EnpsResult(enough_answers=False)
+        members += in_slice
+    return compute_enps(members, min_group)
 
 
 def _in_group(answer: EnpsAnswer, team: str | None, site: str | None) -> bool:
     return (team is None or answer.team == team) and (site is None or answer.site == site)
 
 
-def _groups_the_api_shows(answers: list[EnpsAnswer]) -> list[frozenset[str]]:
-    teams = {a.team for a in answers}
-    sites = {a.site for a in answers}
-    slices: list[tuple[str | None, str | None]] = [(None, None)]
-    slices += [(t, None) for t in teams] + [(None, s) for s in sites]
-    slices += [(t, s) for t in teams for s in sites]
-    return [
-        frozenset(a.employee_id for a in answers if _in_group(a, team, site))
-        for team, site in slices
-    ]
+def _names(slices: Set[Slice]) -> list[tuple[str, str]]:
+    return sorted((team or "", site or "") for team, site in slices)
 
 
 def _percent(total: int):  # type: ignore[no-untyped-def]

@@ -1,5 +1,5 @@
 """A survey answer cannot be read back by re-posting guesses, eNPS counts one answer per
-employee per survey, and no eNPS group is isolable by subtracting another one."""
+employee per survey, and no eNPS group is isolable by subtracting others."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def test_extra_question_ids_add_no_enps_answers(client, new_employee, publish_ou
     assert (report["enough_answers"], report["n"], report["enps"]) == (True, 5, -100.0)
 
 
-def test_a_team_one_person_smaller_than_its_site_is_not_shown(
+def test_a_site_one_person_larger_than_a_team_is_withdrawn_and_the_teams_shown(
     client, new_employee, publish_outbox
 ) -> None:
     growth = [new_employee(team="growth", site="paris") for _ in range(5)]
@@ -58,8 +58,10 @@ def test_a_team_one_person_smaller_than_its_site_is_not_shown(
     def enps(query: str) -> dict:
         return client.get(f"/v1/surveys/{SURVEY}/enps?{query}").json
 
-    # paris - growth would be the one salesperson in paris.
-    for query in ("team=growth", "site=paris"):
-        assert enps(query)["enough_answers"] is False and "n" not in enps(query)
-    shown = enps("team=sales")
-    assert (shown["enough_answers"], shown["n"], shown["enps"]) == (True, 5, -100.0)
+    # paris - growth would be the one salesperson in paris: paris (the cheaper of the
+    # two) is withdrawn, and the teams are shown.
+    paris = enps("site=paris")
+    assert paris["enough_answers"] is False and "n" not in paris
+    for team, score in (("growth", 100.0), ("sales", -100.0)):
+        shown = enps(f"team={team}")
+        assert (shown["enough_answers"], shown["n"], shown["enps"]) == (True, 5, score)

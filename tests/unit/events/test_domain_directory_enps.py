@@ -12,11 +12,11 @@ from services.events.domain.enps import (
     EnpsAnswer,
     check_window,
     compute_enps,
-    compute_monthly_enps,
     group_enps,
-    isolable_by_differencing,
     latest_per_employee,
     parse_month_start,
+    published_slices,
+    slices_of,
 )
 
 RECORD = {"display_name": "Ann Lee", "email": "ann@example.org", "team": "growth"}
@@ -95,21 +95,6 @@ def test_window_end_must_follow_start() -> None:
     assert caught.value.field == "to"
 
 
-def test_a_month_with_too_few_answers_hides_the_whole_window() -> None:
-    # Oct-Dec minus Nov-Dec would otherwise reveal October's two answers.
-    window = {"2026-10": [0, 10], "2026-11": [9, 9, 9, 9, 9], "2026-12": [8, 8, 8, 8, 8]}
-    assert not compute_monthly_enps(window, min_group=5).enough_answers
-    later = {"2026-11": [9, 9, 9, 9, 9], "2026-12": [8, 8, 8, 8, 8]}
-    assert compute_monthly_enps(later, min_group=5).as_dict() == {
-        "enough_answers": True,
-        "n": 10,
-        "promoters": 50.0,
-        "passives": 50.0,
-        "detractors": 0.0,
-        "enps": 50.0,
-    }
-
-
 def _answer(
     employee: str,
     score: int = 9,
@@ -133,23 +118,48 @@ def test_padding_a_survey_with_extra_questions_adds_no_answer() -> None:
     ]
 
 
-def test_a_site_one_person_larger_than_a_team_isolates_nobody() -> None:
+def test_a_site_one_person_larger_than_a_team_is_withdrawn_not_the_team() -> None:
     # growth: 5 people at paris; paris also holds one of sales: paris - growth = that one.
     team = [_answer(f"g-{n}") for n in range(5)]
     sales = [_answer("s-0", 0, team="sales")] + [
         _answer(f"s-{n}", 10, team="sales", site="lyon") for n in range(1, 5)
     ]
     everyone = team + sales
-    assert compute_enps([a.score for a in team], 5).enough_answers  # large enough alone
-    assert group_enps(everyone, team="growth", site=None, min_group=5).enough_answers is False
     assert group_enps(everyone, team=None, site="paris", min_group=5).enough_answers is False
-    shown = group_enps(everyone, team="sales", site=None, min_group=5)
-    assert (shown.enough_answers, shown.n) == (True, 5)  # differs from every group by >= 5
+    for name in ("growth", "sales"):
+        shown = group_enps(everyone, team=name, site=None, min_group=5)
+        assert (shown.enough_answers, shown.n) == (True, 5)
 
 
-def test_differencing_needs_a_difference_of_one_to_k_minus_one() -> None:
-    team = {"a", "b", "c", "d", "e"}
-    assert isolable_by_differencing(team, [team | {"f"}], 5)
-    assert isolable_by_differencing(team, [team - {"e"}], 5)
-    assert not isolable_by_differencing(team, [team], 5)
-    assert not isolable_by_differencing(team, [team | {"f", "g", "h", "i", "j"}], 5)
+def test_an_answer_is_in_the_slices_a_query_can_name() -> None:
+    assert slices_of(_answer("e-1")) == {
+        (None, None),
+        ("growth", None),
+        (None, "paris"),
+        ("growth", "paris"),
+    }
+    nowhere = EnpsAnswer("e-2", 9, "2026-11", None, "paris", ("2026-11-02", 1))
+    assert slices_of(nowhere) == {(None, None), (None, "paris")}
+
+
+def test_published_slices_withdraw_the_cheapest_slices_that_isolate_a_small_block() -> None:
+    # The organisation (11) minus growth (5) minus sales (5) is ops' one answer. Keeping
+    # the organisation and paris (11 each) and withdrawing growth and growth at paris
+    # (5 each, a tie with sales broken by name) costs the fewest answers' worth of figures.
+    answers = (
+        [_answer(f"g-{n}") for n in range(5)]
+        + [_answer(f"s-{n}", team="sales") for n in range(5)]
+        + [_answer("o-0", team="ops")]
+    )
+    assert published_slices(answers, 5) == {
+        (None, None),
+        (None, "paris"),
+        ("sales", None),
+        ("sales", "paris"),
+    }
+    assert published_slices(reversed(answers), 5) == published_slices(answers, 5)
+
+
+def test_a_month_where_nobody_is_published_needs_no_withdrawal() -> None:
+    answers = [_answer(f"g-{n}") for n in range(4)]
+    assert published_slices(answers, 5) == frozenset()
