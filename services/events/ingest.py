@@ -3,6 +3,7 @@ inbound topic) goes through, so an event is judged the same whatever path it too
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Callable, Sequence
@@ -164,13 +165,15 @@ class Ingestion:
     ) -> tuple[Envelope, dict[str, Any]]:
         if not isinstance(body, dict):
             raise ValidationError("each event must be a JSON object", None)
-        body = {**body, "source": source_spoken(body.get("source"), speaks_for)}
         if len(json.dumps(body, default=str)) > MAX_EVENT_BYTES:
             raise PayloadTooLarge(f"an event may be at most {MAX_EVENT_BYTES} bytes")
         check_envelope_fields(body)
         envelope = Envelope.from_dict(body)
         check_type_allowed(envelope.type, admin=admin)
-        check_source_may_send(envelope.source, envelope.type, door_of(path))
+        # The credential, not the payload, says who speaks.
+        source = source_spoken(body.get("source"), speaks_for)
+        envelope = dataclasses.replace(envelope, source=source)
+        check_source_may_send(source, envelope.type, door_of(path))
         data = validate_data(envelope.type, envelope.data)
         check_not_in_future(envelope.occurred_at, now)
         self._check_employee(envelope.employee_id)
