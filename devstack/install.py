@@ -23,8 +23,8 @@ import stat
 import subprocess
 import sys
 import time
-import zipfile
 import xml.etree.ElementTree as ElementTree
+import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 

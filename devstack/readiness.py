@@ -36,6 +36,19 @@ def bootstrap_addresses(bootstrap_servers: str) -> list[tuple[str, int]]:
     return addresses
 
 
+def kafka_options_from_env(env: Mapping[str, str]) -> dict[str, str]:
+    """kafka-python's security options from the variables the services read, for a broker
+    given from outside (which may want SASL too)."""
+    options = {"security_protocol": env.get("KAFKA_SECURITY_PROTOCOL") or "PLAINTEXT"}
+    if env.get("KAFKA_SASL_MECHANISM"):
+        options.update(
+            sasl_mechanism=env["KAFKA_SASL_MECHANISM"],
+            sasl_plain_username=env.get("KAFKA_SASL_USERNAME", ""),
+            sasl_plain_password=env.get("KAFKA_SASL_PASSWORD", ""),
+        )
+    return options
+
+
 def check_kafka(bootstrap_servers: str, options: Mapping[str, str] | None = None) -> str | None:
     """None when a broker answers a metadata request and lists a broker, else why not.
     `options` are kafka-python's (the SASL credentials of the local broker)."""

@@ -39,7 +39,13 @@ from devstack.processes import (
     spawn,
     stop_processes,
 )
-from devstack.readiness import check_kafka, check_mongo, check_redis, tcp_open
+from devstack.readiness import (
+    check_kafka,
+    check_mongo,
+    check_redis,
+    kafka_options_from_env,
+    tcp_open,
+)
 
 Say = Callable[[str], None]
 
@@ -246,8 +252,11 @@ def _wait_started(
 
 def _check_external(config: StackConfig, say: Say) -> None:
     """Servers given by address are not ours to start, but they must answer."""
-    external = {
-        "kafka": (config.external_kafka, check_kafka),
+    external: dict[str, tuple[str | None, Callable[[str], str | None]]] = {
+        "kafka": (
+            config.external_kafka,
+            lambda address: check_kafka(address, kafka_options_from_env(os.environ)),
+        ),
         "mongo": (config.external_mongo, check_mongo),
         "redis": (config.external_redis, check_redis),
     }

@@ -165,9 +165,10 @@ def test_server_properties_run_one_kraft_node_on_loopback() -> None:
     )
     assert rendered["allow.everyone.if.no.acl.found"] == "false"
     assert rendered["super.users"] == "User:admin;User:controller"
-    assert 'password="cercle-dev-kafka-admin"' in rendered[
-        "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config"
-    ]
+    assert (
+        'password="cercle-dev-kafka-admin"'
+        in rendered["listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config"]
+    )
     assert rendered["log.dirs"] == str(ROOT / ".stack" / "test" / "data" / "kafka")
     assert rendered["auto.create.topics.enable"] == "false"
     assert rendered["offsets.topic.replication.factor"] == "1"
