@@ -26,7 +26,7 @@ For each size of store, in increasing order:
    time each; counts the 201s and reports every other answer with its body. After each
    phase, waits (bounded) until the relay has emptied the outbox, and prints how long
    that took (the relay's pace: accepted and published per second).
-4. Inbound Kafka: publishes messages on `cercle.inbound.v1`, consumes them with
+4. Inbound Kafka: publishes messages on `cercle.inbound.social-tracker.v1`, consumes them with
    kafka-python in a group of its own with one unordered bulk insert per poll (the raw
    limit), then with the real inbound consumer (`services.events.consumer.build_loop`) in
    another group, counting what it accepts as it writes the acceptance records. Both rates
@@ -82,7 +82,7 @@ from cercle_common.envelope import CONTENT_SHARED, Envelope, format_instant
 from cercle_common.identifiers import new_ulid
 from cercle_common.messaging import client_options, end_offsets, make_producer
 from cercle_common.settings import Settings
-from cercle_common.topics import DEADLETTER, INBOUND
+from cercle_common.topics import DEADLETTER, INBOUND_TOPICS
 from devstack.services import GUNICORN_WORKERS
 from gateway.auth import issue_dev_token
 from services.events.catalogue import Catalogue
@@ -92,6 +92,9 @@ from services.events.domain.directory import parse_record
 from services.events.domain.events import fingerprint, validate_data
 from services.events.ingest import acceptance_record, entry_document, utc_now
 from services.events.store import EventStore
+
+# The inbound traffic of the bench is the social-network tracker's.
+TRACKER_TOPIC = INBOUND_TOPICS["social-tracker"]
 
 BATCH = 100
 TARGET_BATCH_RATE = 2000.0
@@ -575,7 +578,9 @@ def publish_inbound(settings: Settings, employees: list[str], count: int) -> Non
     now = datetime.now(UTC)
     for n in range(count):
         event = share_event(employees[n % len(employees)], "social-tracker", now, rng, n)
-        producer.send(INBOUND, key=event["employee_id"].encode(), value=json.dumps(event).encode())
+        producer.send(
+            TRACKER_TOPIC, key=event["employee_id"].encode(), value=json.dumps(event).encode()
+        )
     producer.flush(timeout=120)
     producer.close()
 
@@ -622,7 +627,7 @@ def raw_inbound(
         enable_auto_commit=False,
         auto_offset_reset="earliest",
     )
-    consumer.subscribe([INBOUND])
+    consumer.subscribe([TRACKER_TOPIC])
     seen = {p: starts[p] - 1 for p in ends}
     marks = Marks()
     deadline = time.monotonic() + CONSUMER_MAX_S
@@ -895,11 +900,11 @@ def warm_up(bench: Run, api: Server, relay: Server, stored: int) -> None:
 
 def inbound(bench: Run, stored: int) -> tuple[float, float]:
     settings, count = bench.settings, bench.args.kafka_messages
-    starts = end_offsets(settings, INBOUND)
+    starts = end_offsets(settings, TRACKER_TOPIC)
     dead_before = sum(end_offsets(settings, DEADLETTER).values())
     began = time.perf_counter()
     publish_inbound(settings, bench.employees, count)
-    ends = end_offsets(settings, INBOUND)
+    ends = end_offsets(settings, TRACKER_TOPIC)
     published = sum(ends[p] - starts.get(p, 0) for p in ends)
     print(f"  inbound: {published:,} messages published in {time.perf_counter() - began:.1f}s")
     raw_group = f"bench-door-raw-{bench.run}-{stored}"

@@ -76,21 +76,42 @@ def json_body(req: Request | None = None) -> dict[str, Any]:
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
-def service_token_guard(public_prefixes: tuple[str, ...] = ()) -> Callable[[], None]:
+# Who presented a token (`caller()`): the administrator, Cercle's own components (the
+# service token), or an internal tool, named by the source it speaks for ("lms", ...).
+ADMIN_CALLER = "admin"
+SERVICE_CALLER = "service"
+
+
+def service_token_guard(
+    public_prefixes: tuple[str, ...] = (), *, tools: bool = False
+) -> Callable[[], None]:
     """A `before_request` hook for a service's blueprint: every request must present
-    `Authorization: Bearer <SERVICE_TOKEN>` (the admin token is also accepted; admin
-    routes check it again themselves). Paths under `public_prefixes` stay open, as do the
-    health endpoints. A missing or wrong token is a 401 naming `Authorization`."""
+    `Authorization: Bearer <token>` with the service token or the admin token (admin
+    routes check it again themselves), or, with `tools`, an internal tool's own token.
+    The caller it names is kept for the request (`caller()`). Paths under
+    `public_prefixes` stay open, as do the health endpoints. A missing or wrong token is
+    a 401 naming `Authorization`."""
 
     def require_service_token() -> None:
         if request.path in OPEN_PATHS or request.path.startswith(public_prefixes):
             return
         settings = settings_of(current_app)
         token = bearer_token(request.headers.get("Authorization"))
-        if not any(_same(token, known) for known in (settings.service_token, settings.admin_token)):
+        known = {ADMIN_CALLER: settings.admin_token, SERVICE_CALLER: settings.service_token}
+        if tools:
+            known.update(settings.tool_tokens())
+        found = [name for name, expected in known.items() if _same(token, expected)]
+        if not found:
             raise Unauthorized("a valid service bearer token is required", "Authorization")
+        g.caller = found[0]
 
     return require_service_token
+
+
+def caller() -> str:
+    """Who the request's token names (`service_token_guard` ran before)."""
+    name: str = g.caller
+    return name
 
 
 def bearer_token(header: str | None) -> str:

@@ -35,8 +35,15 @@ ENVIRONMENT: dict[str, str] = {
     "JWT_ISSUER": "cercle",
     "JWT_AUDIENCE": "cercle-api",
     "ADMIN_TOKEN": "cercle-dev-admin-token",
-    # What the gateway and internal tools present to the services' HTTP APIs.
+    # What the gateway presents to the services' HTTP APIs (and they to each other).
     "SERVICE_TOKEN": "cercle-dev-service-token",
+    # Each internal tool's own token for the events door: the token says which source
+    # speaks. Empty, or the development value in production: that tool has no HTTP
+    # access (it may still publish on Kafka).
+    "LMS_TOKEN": "cercle-dev-lms-token",
+    "SURVEY_TOOL_TOKEN": "cercle-dev-survey-tool-token",
+    "SOCIAL_TRACKER_TOKEN": "cercle-dev-social-tracker-token",
+    "DIRECTORY_TOKEN": "cercle-dev-directory-token",
     "BADGE_SALT": "cercle-dev-salt",
     # Requests per minute one caller may make to the gateway, counted across replicas.
     "GATEWAY_RATE_LIMIT": "600",
@@ -77,6 +84,10 @@ class Settings:
     jwt_audience: str
     admin_token: str
     service_token: str
+    lms_token: str
+    survey_tool_token: str
+    social_tracker_token: str
+    directory_token: str
     badge_salt: str
     gateway_rate_limit: int
     gateway_max_cost: int
@@ -93,6 +104,21 @@ class Settings:
     def is_production(self) -> bool:
         """True when running with production safeguards (no dev tokens, no GraphiQL)."""
         return self.env == "prod"
+
+    def tool_tokens(self) -> dict[str, str]:
+        """Each internal tool's HTTP token, by the source it speaks for: the set ones, and
+        in production never a public development value."""
+        tokens = {
+            "lms": ("LMS_TOKEN", self.lms_token),
+            "survey-tool": ("SURVEY_TOOL_TOKEN", self.survey_tool_token),
+            "social-tracker": ("SOCIAL_TRACKER_TOKEN", self.social_tracker_token),
+            "directory": ("DIRECTORY_TOKEN", self.directory_token),
+        }
+        return {
+            source: token
+            for source, (variable, token) in tokens.items()
+            if token.strip() and not (self.is_production and token == ENVIRONMENT[variable])
+        }
 
     def database_name(self, service: str) -> str:
         """The MongoDB database a service owns, e.g. `cercle_points`."""
@@ -137,6 +163,10 @@ PRODUCTION_SECRETS: dict[str, int] = {
 }
 
 
+# The internal tools' HTTP tokens: optional in production, but secret when set.
+TOOL_TOKENS = ("LMS_TOKEN", "SURVEY_TOOL_TOKEN", "SOCIAL_TRACKER_TOKEN", "DIRECTORY_TOKEN")
+
+
 def configuration_problems(settings: Settings) -> list[str]:
     """What keeps `settings` from running safely, one sentence per variable (empty when
     they are fine). Development needs nothing: its defaults are the local stack's."""
@@ -153,9 +183,17 @@ def configuration_problems(settings: Settings) -> list[str]:
             problem += " (or set JWT_PUBLIC_KEY or JWT_JWKS_URL)"
         if problem:
             problems.append(problem)
-    if settings.admin_token and settings.admin_token == settings.service_token:
-        # The service token is handed to more tools: it must not open the admin routes.
-        problems.append("SERVICE_TOKEN must differ from ADMIN_TOKEN")
+    for variable in TOOL_TOKENS:
+        # A tool without HTTP access leaves its token out; a set one must be a secret.
+        value = getattr(settings, _field_name(variable)).strip()
+        if value and value != ENVIRONMENT[variable]:
+            problem = _secret_problem(variable, value, 32)
+            if problem:
+                problems.append(problem)
+    tokens = [settings.admin_token, settings.service_token, *settings.tool_tokens().values()]
+    if len({token for token in tokens if token}) < len([token for token in tokens if token]):
+        # A token names its holder: two holders with one token could pass for each other.
+        problems.append("ADMIN_TOKEN, SERVICE_TOKEN and the tools' tokens must all differ")
     return problems
 
 

@@ -6,8 +6,15 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-INBOUND = "cercle.inbound.v1"
+if TYPE_CHECKING:
+    from cercle_common.settings import Settings
+
+# Each internal tool publishes on its own inbound topic, the only one its Kafka principal may
+# write (cercle_common.kafka_access): the topic, not the payload, says which tool speaks.
+INBOUND_TOOLS = ("lms", "survey-tool", "social-tracker", "directory")
+INBOUND_PREFIX = "cercle.inbound."
 EVENTS = "cercle.events.v1"
 EMPLOYEES = "cercle.employees.v1"
 POINTS = "cercle.points.v1"
@@ -15,6 +22,15 @@ BADGES = "cercle.badges.v1"
 DEADLETTER = "cercle.deadletter.v1"
 
 WEEK_MS = 7 * 24 * 3600 * 1000
+
+
+def inbound_topic(tool: str) -> str:
+    """The inbound topic of one tool, e.g. `cercle.inbound.lms.v1`."""
+    return f"{INBOUND_PREFIX}{tool}.v1"
+
+
+INBOUND_TOPICS: dict[str, str] = {tool: inbound_topic(tool) for tool in INBOUND_TOOLS}
+TOOL_OF_INBOUND_TOPIC: dict[str, str] = {topic: tool for tool, topic in INBOUND_TOPICS.items()}
 
 
 @dataclass(frozen=True)
@@ -35,7 +51,7 @@ class Topic:
 
 
 TOPICS: tuple[Topic, ...] = (
-    Topic(INBOUND, partitions=6, retention_ms=4 * WEEK_MS),
+    *(Topic(topic, partitions=6, retention_ms=4 * WEEK_MS) for topic in INBOUND_TOPICS.values()),
     Topic(EVENTS, partitions=6),
     Topic(EMPLOYEES, partitions=6, compacted=True),
     Topic(POINTS, partitions=6, retention_ms=4 * WEEK_MS),
@@ -44,11 +60,13 @@ TOPICS: tuple[Topic, ...] = (
 )
 
 
-def create_topics(bootstrap_servers: str, topics: tuple[Topic, ...] = TOPICS) -> list[str]:
+def create_topics(settings: Settings, topics: tuple[Topic, ...] = TOPICS) -> list[str]:
     """Create the topics that do not exist yet; returns the names it created."""
     from kafka.admin import KafkaAdminClient, NewTopic
 
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="cercle-topics")
+    from cercle_common.messaging import client_options
+
+    admin = KafkaAdminClient(**client_options(settings), client_id="cercle-topics")
     try:
         existing = set(admin.list_topics())
         missing = [topic for topic in topics if topic.name not in existing]
@@ -76,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
             print(topic.name, topic.partitions, topic.config()["cleanup.policy"])
         return 0
     settings = Settings.from_env()
-    created = create_topics(settings.kafka_bootstrap_servers)
+    created = create_topics(settings)
     print(f"topics: {len(created)} created, {len(TOPICS) - len(created)} already there")
     return 0
 

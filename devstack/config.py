@@ -36,6 +36,19 @@ CACHE_DIR_VARIABLE = "CERCLE_CACHE_DIR"
 # scanning /proc even when a pid file was lost (a `run` killed with SIGKILL, say).
 INSTANCE_MARKER_VARIABLE = "CERCLE_DEVSTACK_INSTANCE"
 
+# The local broker authenticates every client (SASL/SCRAM) and authorizes it by ACL, as
+# production does. The super user is devstack's, the tests' and the operators'; each
+# service and tool has its own principal (cercle_common/kafka_access.py).
+KAFKA_SUPER_USER = "admin"
+KAFKA_SASL_MECHANISM = "SCRAM-SHA-512"
+KAFKA_SECURITY_PROTOCOL = "SASL_PLAINTEXT"
+
+
+def dev_kafka_password(principal: str) -> str:
+    """A local stack's Kafka password of `principal`: a public development value, as the
+    development tokens of cercle_common/settings.py are (`cercle-dev-kafka-cercle-tool-lms`)."""
+    return f"cercle-dev-kafka-{principal}"
+
 
 @dataclass(frozen=True)
 class Ports:
@@ -159,6 +172,12 @@ class StackConfig:
         return self.data_dir / "kafka"
 
     @property
+    def kafka_sasl_marker(self) -> Path:
+        """Written when the storage is formatted with the super user's credential: data
+        formatted before the broker used SASL has no such user and cannot start."""
+        return self.kafka_data_dir / "cercle-sasl"
+
+    @property
     def server_properties_file(self) -> Path:
         """The broker configuration rendered from stack/kafka/server.properties."""
         return self.conf_dir / "server.properties"
@@ -195,11 +214,39 @@ class StackConfig:
         return self.external_redis or self.local_redis
 
     def service_env(self) -> dict[str, str]:
-        """The variables that point a service at this instance."""
+        """The variables that point a process at this instance, as the Kafka super user
+        (tests and command-line tools; `run` gives each service its own principal)."""
         return {
             KAFKA_URL_VARIABLE: self.kafka_bootstrap,
             MONGO_URL_VARIABLE: self.mongo_url,
             REDIS_URL_VARIABLE: self.redis_url,
+            **self.kafka_credentials(KAFKA_SUPER_USER),
+        }
+
+    def kafka_credentials(self, principal: str | None) -> dict[str, str]:
+        """The variables that make a process `principal` on this instance's own broker
+        (None: no Kafka identity at all). A broker given from outside keeps the
+        credentials of the environment: nothing is set."""
+        if self.external_kafka is not None:
+            return {}
+        return {
+            "KAFKA_SECURITY_PROTOCOL": KAFKA_SECURITY_PROTOCOL,
+            "KAFKA_SASL_MECHANISM": KAFKA_SASL_MECHANISM,
+            "KAFKA_SASL_USERNAME": principal or "",
+            "KAFKA_SASL_PASSWORD": dev_kafka_password(principal) if principal else "",
+        }
+
+    @property
+    def kafka_probe_options(self) -> dict[str, str]:
+        """kafka-python options of the super user, for readiness probes and admin calls
+        on the local broker (none for one given from outside)."""
+        if self.external_kafka is not None:
+            return {}
+        return {
+            "security_protocol": KAFKA_SECURITY_PROTOCOL,
+            "sasl_mechanism": KAFKA_SASL_MECHANISM,
+            "sasl_plain_username": KAFKA_SUPER_USER,
+            "sasl_plain_password": dev_kafka_password(KAFKA_SUPER_USER),
         }
 
     def managed_servers(self) -> tuple[str, ...]:
@@ -257,6 +304,11 @@ class StackConfig:
             cluster_id,
             "-c",
             str(self.server_properties_file),
+            # The super user's credential must be in the metadata before the first start:
+            # the broker authenticates to itself with it.
+            "--add-scram",
+            f"{KAFKA_SASL_MECHANISM}=[name={KAFKA_SUPER_USER},"
+            f"password={dev_kafka_password(KAFKA_SUPER_USER)}]",
         )
 
     def _ferretdb(self) -> ServerSpec:
@@ -351,6 +403,9 @@ def render_server_properties(config: StackConfig, template: str) -> str:
         kafka_port=config.ports.kafka,
         controller_port=config.ports.kafka_controller,
         log_dirs=config.kafka_data_dir,
+        super_user=KAFKA_SUPER_USER,
+        super_password=dev_kafka_password(KAFKA_SUPER_USER),
+        controller_password=dev_kafka_password("controller"),
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import socket
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 PROBE_TIMEOUT = 3.0
@@ -35,8 +36,22 @@ def bootstrap_addresses(bootstrap_servers: str) -> list[tuple[str, int]]:
     return addresses
 
 
-def check_kafka(bootstrap_servers: str) -> str | None:
-    """None when a broker answers a metadata request and lists a broker, else why not."""
+def kafka_options_from_env(env: Mapping[str, str]) -> dict[str, str]:
+    """kafka-python's security options from the variables the services read, for a broker
+    given from outside (which may want SASL too)."""
+    options = {"security_protocol": env.get("KAFKA_SECURITY_PROTOCOL") or "PLAINTEXT"}
+    if env.get("KAFKA_SASL_MECHANISM"):
+        options.update(
+            sasl_mechanism=env["KAFKA_SASL_MECHANISM"],
+            sasl_plain_username=env.get("KAFKA_SASL_USERNAME", ""),
+            sasl_plain_password=env.get("KAFKA_SASL_PASSWORD", ""),
+        )
+    return options
+
+
+def check_kafka(bootstrap_servers: str, options: Mapping[str, str] | None = None) -> str | None:
+    """None when a broker answers a metadata request and lists a broker, else why not.
+    `options` are kafka-python's (the SASL credentials of the local broker)."""
     addresses = bootstrap_addresses(bootstrap_servers)
     if not any(tcp_open(host, port) for host, port in addresses):
         return f"nothing accepts connections on {bootstrap_servers}"
@@ -49,6 +64,7 @@ def check_kafka(bootstrap_servers: str) -> str | None:
             bootstrap_servers=bootstrap_servers,
             client_id="devstack-readiness",
             request_timeout_ms=int(PROBE_TIMEOUT * 1000),
+            **(options or {}),
         )
         try:
             cluster = admin.describe_cluster()

@@ -31,6 +31,9 @@ Say = Callable[[str], None]
 
 SERVICES_READY_TIMEOUT = 90.0
 
+# The services' Kafka users (cercle_common/kafka_access.py).
+EVENTS_USER, POINTS_USER, BADGES_USER = "cercle-events", "cercle-points", "cercle-badges"
+
 
 @dataclass(frozen=True)
 class ServiceProcess:
@@ -41,6 +44,8 @@ class ServiceProcess:
     argv: tuple[str, ...]
     port: int
     consumer: bool = False
+    # Its own Kafka user (cercle_common/kafka_access.py); None: it never talks to Kafka.
+    kafka_principal: str | None = None
 
     @property
     def health_url(self) -> str:
@@ -60,8 +65,10 @@ def _api(name: str, app: str, port: int) -> ServiceProcess:
     return ServiceProcess(name, argv, port)
 
 
-def _consumer(name: str, module: str, health_port: int) -> ServiceProcess:
-    return ServiceProcess(name, ("python", "-m", module), health_port, consumer=True)
+def _consumer(name: str, module: str, health_port: int, principal: str) -> ServiceProcess:
+    return ServiceProcess(
+        name, ("python", "-m", module), health_port, consumer=True, kafka_principal=principal
+    )
 
 
 @dataclass(frozen=True)
@@ -96,12 +103,18 @@ def service_table(ports: ServicePorts = DEV_PORTS) -> tuple[ServiceProcess, ...]
     """Every process of `run`, in start order (stopped in the reverse one)."""
     return (
         _api("events-api", "services.events.app:create_app()", ports.events),
-        _consumer("events-relay", "services.events.relay", ports.health_base + 11),
-        _consumer("events-inbound", "services.events.consumer", ports.health_base + 12),
+        _consumer("events-relay", "services.events.relay", ports.health_base + 11, EVENTS_USER),
+        _consumer(
+            "events-inbound", "services.events.consumer", ports.health_base + 12, EVENTS_USER
+        ),
         _api("points-api", "services.points.app:create_app()", ports.points),
-        _consumer("points-consumer", "services.points.consumer", ports.health_base + 21),
+        _consumer(
+            "points-consumer", "services.points.consumer", ports.health_base + 21, POINTS_USER
+        ),
         _api("badges-api", "services.badges.app:create_app()", ports.badges),
-        _consumer("badges-consumer", "services.badges.consumer", ports.health_base + 31),
+        _consumer(
+            "badges-consumer", "services.badges.consumer", ports.health_base + 31, BADGES_USER
+        ),
         _api("gateway", "gateway.app:create_app()", ports.gateway),
     )
 
@@ -158,7 +171,10 @@ def start_services(
     """Start every row of `services` and wait until each answers `/healthz`."""
     bin_dir = Path(sys.executable).parent
     for service in services:
-        env = {"HEALTH_PORT": str(service.port)} if service.consumer else {}
+        # Each process is its own Kafka principal, never the super user of the stack.
+        env = config.kafka_credentials(service.kafka_principal)
+        if service.consumer:
+            env["HEALTH_PORT"] = str(service.port)
         group.start(
             service.name,
             resolve_argv(service.argv, bin_dir),
@@ -227,6 +243,7 @@ def run(config: StackConfig, *, demo: bool = True, fresh: bool = False, say: Say
             group.start(
                 "badges-scheduler",
                 resolve_argv(BADGES_SCHEDULER, Path(sys.executable).parent),
+                env=config.kafka_credentials(BADGES_USER),
                 cwd=config.root,
             )
             if demo:

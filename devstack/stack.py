@@ -23,6 +23,7 @@ from devstack.config import (
     HOST,
     INSTANCE_MARKER_VARIABLE,
     StackConfig,
+    dev_kafka_password,
     read_server_properties_template,
     render_env_file,
     render_server_properties,
@@ -38,7 +39,13 @@ from devstack.processes import (
     spawn,
     stop_processes,
 )
-from devstack.readiness import check_kafka, check_mongo, check_redis, tcp_open
+from devstack.readiness import (
+    check_kafka,
+    check_mongo,
+    check_redis,
+    kafka_options_from_env,
+    tcp_open,
+)
 
 Say = Callable[[str], None]
 
@@ -76,7 +83,7 @@ class ServerStatus:
 def _probe(config: StackConfig, server: str) -> str | None:
     """None when `server` answers, else why not."""
     if server == "kafka":
-        return check_kafka(config.kafka_bootstrap)
+        return check_kafka(config.kafka_bootstrap, config.kafka_probe_options)
     if server == "ferretdb":
         return check_mongo(config.mongo_url)
     return check_redis(config.redis_url)
@@ -156,6 +163,8 @@ def up(config: StackConfig, *, fresh: bool = False, topics: bool = True, say: Sa
     say(f"up: stack {config.name!r} ready; environment in {config.env_file}:")
     for line in render_env_file(config).splitlines():
         say(f"  {line}")
+    if "kafka" in config.managed_servers():
+        apply_kafka_access(config, say)
     if topics:
         create_topics(config, say)
 
@@ -188,6 +197,12 @@ def _prepare_kafka(config: StackConfig, env: dict[str, str], say: Say) -> None:
         render_server_properties(config, read_server_properties_template())
     )
     if (config.kafka_data_dir / "meta.properties").exists():
+        if not config.kafka_sasl_marker.exists():
+            raise StackError(
+                f"the Kafka data of {config.name!r} was formatted before the broker used "
+                f"SASL (it has no super user): start it once with "
+                f"`python -m devstack up --name {config.name} --fresh` (or `make clean`)"
+            )
         return
     cluster_id = base64.urlsafe_b64encode(os.urandom(16)).rstrip(b"=").decode()
     say(f"up: formatting kafka storage in {config.kafka_data_dir} (cluster {cluster_id})")
@@ -197,6 +212,7 @@ def _prepare_kafka(config: StackConfig, env: dict[str, str], say: Say) -> None:
     if result.returncode != 0:
         output = (result.stdout + result.stderr).strip()
         raise StackError(f"formatting kafka storage failed:\n{output}")
+    config.kafka_sasl_marker.write_text("formatted with the SCRAM super user\n")
 
 
 def _wait_started(
@@ -236,8 +252,11 @@ def _wait_started(
 
 def _check_external(config: StackConfig, say: Say) -> None:
     """Servers given by address are not ours to start, but they must answer."""
-    external = {
-        "kafka": (config.external_kafka, check_kafka),
+    external: dict[str, tuple[str | None, Callable[[str], str | None]]] = {
+        "kafka": (
+            config.external_kafka,
+            lambda address: check_kafka(address, kafka_options_from_env(os.environ)),
+        ),
         "mongo": (config.external_mongo, check_mongo),
         "redis": (config.external_redis, check_redis),
     }
@@ -250,6 +269,28 @@ def _check_external(config: StackConfig, say: Say) -> None:
                 raise StackError(f"{name} at {address} (from the environment): {problem}")
             time.sleep(1.0)
         say(f"up: {name} given by the environment: {address} answers")
+
+
+def apply_kafka_access(config: StackConfig, say: Say = print) -> None:
+    """Give every principal of cercle_common/kafka_access.py its development password and
+    its ACLs on the local broker (idempotent: run after each start)."""
+    from kafka.admin import KafkaAdminClient
+
+    from cercle_common.kafka_access import ACCESS, apply_access
+
+    admin = KafkaAdminClient(
+        bootstrap_servers=config.kafka_bootstrap,
+        client_id="devstack-access",
+        **config.kafka_probe_options,
+    )
+    try:
+        changes = apply_access(admin, {name: dev_kafka_password(name) for name in ACCESS})
+    finally:
+        admin.close()
+    say(
+        f"up: kafka access: {len(ACCESS)} principals, "
+        f"{changes['created']} ACLs created, {changes['removed']} removed"
+    )
 
 
 def create_topics(config: StackConfig, say: Say = print) -> None:

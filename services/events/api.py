@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
@@ -11,15 +10,22 @@ from cercle_common.errors import (
     Forbidden,
     NotFound,
     PayloadTooLarge,
-    Unauthorized,
     ValidationError,
 )
-from cercle_common.httpapi import json_body, service_token_guard, settings_of
+from cercle_common.httpapi import (
+    ADMIN_CALLER,
+    SERVICE_CALLER,
+    caller,
+    json_body,
+    service_token_guard,
+    settings_of,
+)
 from services.events.catalogue import Catalogue, page_size
 from services.events.directory import Directory
 from services.events.domain.catalogue import KIND_OF_COLLECTION
 from services.events.domain.directory import parse_record
 from services.events.domain.events import MAX_EVENT_BYTES
+from services.events.domain.trust import DIRECTORY, sources_of_caller
 from services.events.ingest import Ingestion, Outcome
 from services.events.surveys import enps_report
 
@@ -27,8 +33,22 @@ MAX_BATCH = 500
 MAX_IDS = 500
 
 blueprint = Blueprint("events", __name__)
-# Only Cercle's own components call this API (the gateway, internal tools).
-blueprint.before_request(service_token_guard())
+# Only Cercle's own components call this API: the gateway, and the internal tools with
+# their own tokens, which open the event door only (and the directory for the HR tool).
+blueprint.before_request(service_token_guard(tools=True))
+TOOL_ENDPOINTS = frozenset({"events.post_event", "events.post_events_batch"})
+DIRECTORY_ENDPOINTS = frozenset({"events.put_employee", "events.delete_employee"})
+
+
+@blueprint.before_request
+def tools_at_their_door_only() -> None:
+    """An internal tool's token opens only what that tool does."""
+    who = caller()
+    if who in (ADMIN_CALLER, SERVICE_CALLER):
+        return
+    allowed = TOOL_ENDPOINTS | (DIRECTORY_ENDPOINTS if who == DIRECTORY else frozenset())
+    if request.endpoint not in allowed:
+        raise Forbidden(f"the {who} token opens the event door only", "Authorization")
 
 
 def _ingestion() -> Ingestion:
@@ -56,7 +76,7 @@ def _single_event_body() -> dict[str, Any]:
 @blueprint.post("/v1/events")
 def post_event() -> tuple[Response, int]:
     """One event: 201 new, 200 already accepted with the same content, 4xx otherwise."""
-    return _answer(_ingestion().accept(_single_event_body(), path="http"))
+    return _answer(_ingestion().accept(_single_event_body(), path="http", speaks_for=_speaks_for()))
 
 
 @blueprint.get("/v1/events/<event_id>")
@@ -74,7 +94,7 @@ def post_events_batch() -> tuple[Response, int]:
         raise ValidationError("must be a list of events", "events")
     if not 1 <= len(events) <= MAX_BATCH:
         raise ValidationError(f"must hold 1 to {MAX_BATCH} events", "events")
-    outcomes = _ingestion().accept_many(events, path="http_batch")
+    outcomes = _ingestion().accept_many(events, path="http_batch", speaks_for=_speaks_for())
     return jsonify(results=[outcome.as_result() for outcome in outcomes]), 200
 
 
@@ -82,14 +102,15 @@ def post_events_batch() -> tuple[Response, int]:
 def post_admin_event() -> tuple[Response, int]:
     """The admin door (the only one for `points.adjusted`)."""
     _require_admin()
-    return _answer(_ingestion().accept(_single_event_body(), path="admin", admin=True))
+    body = _single_event_body()
+    return _answer(_ingestion().accept(body, path="admin", speaks_for=_speaks_for(), admin=True))
 
 
 @blueprint.put("/v1/employees/<employee_id>")
 def put_employee(employee_id: str) -> tuple[Response, int]:
-    """Create (201) or replace (200) a directory entry (admin token: who works here, and
-    their e-mail, is not every component's to change)."""
-    _require_admin()
+    """Create (201) or replace (200) a directory entry (admin token, or the HR directory
+    tool's: who works here, and their e-mail, is not every component's to change)."""
+    _require_directory_writer()
     _check_employee_id(employee_id)
     saved = _directory().save(employee_id, parse_record(json_body()))
     return jsonify(saved.employee), 201 if saved.created else 200
@@ -115,8 +136,9 @@ def get_employees() -> Response:
 
 @blueprint.delete("/v1/employees/<employee_id>")
 def delete_employee(employee_id: str) -> Response:
-    """Erase the employee's personal data and publish a tombstone (admin token)."""
-    _require_admin()
+    """Erase the employee's personal data and publish a tombstone (admin token, or the HR
+    directory tool's)."""
+    _require_directory_writer()
     return jsonify(_directory().erase(employee_id))
 
 
@@ -179,16 +201,18 @@ def _kind(collection: str) -> str:
     return kind
 
 
+def _speaks_for() -> tuple[str, ...]:
+    return sources_of_caller(caller())
+
+
 def _require_admin() -> None:
-    header = request.headers.get("Authorization", "")
-    if not header:
-        raise Unauthorized("an admin bearer token is required", "Authorization")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise Unauthorized("expected Authorization: Bearer <token>", "Authorization")
-    expected = settings_of(current_app).admin_token
-    if not hmac.compare_digest(token.strip().encode(), expected.encode()):
+    if caller() != ADMIN_CALLER:
         raise Forbidden("this token may not use the admin path", "Authorization")
+
+
+def _require_directory_writer() -> None:
+    if caller() not in (ADMIN_CALLER, DIRECTORY):
+        raise Forbidden("directory writes need the admin or the directory token", "Authorization")
 
 
 def _check_employee_id(employee_id: str) -> None:

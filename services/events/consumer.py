@@ -1,4 +1,6 @@
-"""`python -m services.events.consumer`: events from internal tools on `cercle.inbound.v1`.
+"""`python -m services.events.consumer`: events from internal tools, each on its own
+inbound topic (`cercle.inbound.<tool>.v1`, which only that tool's Kafka principal may
+write): the topic says which source speaks, and a `source` in the message may only repeat it.
 
 Each message goes through exactly the same acceptance as an HTTP request; HR directory
 sync (`employee.upserted`, `employee.erased`, from the `directory` source only) goes to the
@@ -11,6 +13,7 @@ with its original bytes and the reason; the consumer goes on.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import sys
 from collections.abc import Sequence
 from datetime import timedelta
@@ -26,7 +29,7 @@ from cercle_common.messaging import (
     run_consumer,
 )
 from cercle_common.settings import Settings
-from cercle_common.topics import INBOUND
+from cercle_common.topics import INBOUND_TOPICS, TOOL_OF_INBOUND_TOPIC
 from services.events.directory import Directory
 from services.events.domain.directory import parse_record
 from services.events.domain.events import (
@@ -35,7 +38,7 @@ from services.events.domain.events import (
     check_envelope_fields,
     check_not_in_future,
 )
-from services.events.domain.trust import KAFKA, check_source_may_send
+from services.events.domain.trust import KAFKA, check_source_may_send, source_spoken
 from services.events.ingest import Ingestion, utc_now
 from services.events.known_employees import KnownEmployees
 from services.events.store import EventStore
@@ -69,7 +72,7 @@ class InboundHandler:
                     continue
                 rejected += self._accept(actions)
                 actions = []
-                self._directory_change(body)
+                self._directory_change(body, tool_of(record))
             except Exception as error:
                 if is_infrastructure_failure(error):
                     raise
@@ -80,19 +83,25 @@ class InboundHandler:
         return sorted(rejected, key=lambda rejection: position[id(rejection.record)])
 
     def _accept(self, actions: list[tuple[Record, dict[str, Any]]]) -> list[Rejection]:
-        if not actions:
-            return []
-        outcomes = self.ingestion.accept_many([body for _, body in actions], path="kafka")
-        return [
-            Rejection(record, outcome.error)
-            for (record, _), outcome in zip(actions, outcomes, strict=True)
-            if outcome.error is not None
-        ]
+        # One accept_many per run of records from one topic (one speaking tool).
+        rejected: list[Rejection] = []
+        for topic, run in itertools.groupby(actions, key=lambda action: action[0].topic):
+            same_tool = list(run)
+            outcomes = self.ingestion.accept_many(
+                [body for _, body in same_tool], path="kafka", speaks_for=(tool_of_topic(topic),)
+            )
+            rejected += [
+                Rejection(record, outcome.error)
+                for (record, _), outcome in zip(same_tool, outcomes, strict=True)
+                if outcome.error is not None
+            ]
+        return rejected
 
-    def _directory_change(self, body: dict[str, Any]) -> None:
+    def _directory_change(self, body: dict[str, Any], tool: str) -> None:
         # Only the HR directory changes who works here (actions are judged by the same
         # table inside the ingestion).
-        check_source_may_send(body.get("source"), str(body["type"]), KAFKA)
+        body = {**body, "source": source_spoken(body.get("source"), (tool,))}
+        check_source_may_send(body["source"], str(body["type"]), KAFKA)
         check_envelope_fields(body)
         envelope = Envelope.from_dict(body)
         check_not_in_future(envelope.occurred_at, self.ingestion.clock())
@@ -102,6 +111,19 @@ class InboundHandler:
         # Erasing someone the directory never knew leaves nothing to do.
         with contextlib.suppress(NotFound):
             self.directory.erase(envelope.employee_id)
+
+
+def tool_of(record: Record) -> str:
+    """The tool whose inbound topic `record` came from."""
+    return tool_of_topic(record.topic)
+
+
+def tool_of_topic(topic: str) -> str:
+    """The tool an inbound topic belongs to (the consumer reads only those topics)."""
+    tool = TOOL_OF_INBOUND_TOPIC.get(topic)
+    if tool is None:
+        raise AssertionError(f"{topic} is not an inbound topic")
+    return tool
 
 
 def _decoded(record: Record) -> dict[str, Any]:
@@ -126,7 +148,8 @@ def build_loop(
     handler = InboundHandler(
         Ingestion(store, utc_now, max_age, known), Directory(store, utc_now, known)
     )
-    return ConsumerLoop(settings, group, [INBOUND], handler.handle_batch, **options)  # type: ignore[arg-type]
+    topics = list(INBOUND_TOPICS.values())
+    return ConsumerLoop(settings, group, topics, handler.handle_batch, **options)  # type: ignore[arg-type]
 
 
 def main() -> int:

@@ -2,8 +2,9 @@
 
 `list` prints the dead letters of the inbound consumer (partition:offset, reason, the
 start of the original bytes). `resubmit` publishes the chosen dead letters' original
-bytes and key, unchanged, back to `cercle.inbound.v1` once the cause is fixed (a missing
-employee created, say); the inbound consumer judges them again."""
+bytes and key, unchanged, back to the inbound topic they came from (so they speak for the
+same tool) once the cause is fixed (a missing employee created, say); the inbound consumer
+judges them again. It writes to a tool's topic, so it runs as the Kafka super user."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from cercle_common.messaging import client_options, make_producer
 from cercle_common.settings import Settings
-from cercle_common.topics import DEADLETTER, INBOUND
+from cercle_common.topics import DEADLETTER, TOOL_OF_INBOUND_TOPIC
 from services.events.consumer import GROUP
 
 
@@ -79,11 +80,13 @@ def list_dead_letters(letters: Iterator[DeadLetter], out: TextIO) -> int:
 
 
 def resubmit(settings: Settings, letters: list[DeadLetter]) -> int:
-    """Publish the original bytes of each letter to the inbound topic; returns the count."""
+    """Publish the original bytes of each letter to the inbound topic it was refused
+    from; returns the count."""
     producer = make_producer(settings)
     try:
         for letter in letters:
-            producer.send(INBOUND, key=letter.key, value=letter.value)
+            topic = letter.headers["cercle.source_topic"]
+            producer.send(topic, key=letter.key, value=letter.value)
         producer.flush(timeout=30)
     finally:
         producer.close(timeout=10)
@@ -110,8 +113,16 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
     missing = wanted - {letter.position for letter in letters}
     for position in sorted(missing):
         print(f"{position}: no dead letter of group {args.group} there", file=out)
+    strays = [
+        letter
+        for letter in letters
+        if letter.headers.get("cercle.source_topic") not in TOOL_OF_INBOUND_TOPIC
+    ]
+    for letter in strays:
+        print(f"{letter.position}: it came from no inbound topic", file=out)
+    letters = [letter for letter in letters if letter not in strays]
     print(f"{resubmit(settings, letters)} re-submitted", file=out)
-    return 1 if missing else 0
+    return 1 if missing or strays else 0
 
 
 if __name__ == "__main__":

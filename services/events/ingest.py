@@ -3,6 +3,7 @@ inbound topic) goes through, so an event is judged the same whatever path it too
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Callable, Sequence
@@ -32,7 +33,7 @@ from services.events.domain.events import (
     public_data,
     validate_data,
 )
-from services.events.domain.trust import check_source_may_send, door_of
+from services.events.domain.trust import check_source_may_send, door_of, source_spoken
 from services.events.known_employees import KnownEmployees
 from services.events.store import EventStore
 
@@ -103,23 +104,31 @@ class Ingestion:
         self.employees = employees or KnownEmployees(store)
         self.references = References(Catalogue(store.db, clock), store)
 
-    def accept(self, body: Any, *, path: str, admin: bool = False) -> Outcome:
+    def accept(
+        self, body: Any, *, path: str, speaks_for: Sequence[str], admin: bool = False
+    ) -> Outcome:
         """One event (see `accept_many`)."""
-        return self.accept_many([body], path=path, admin=admin)[0]
+        return self.accept_many([body], path=path, speaks_for=speaks_for, admin=admin)[0]
 
     def accept_many(
-        self, bodies: Sequence[Any], *, path: str, admin: bool = False
+        self,
+        bodies: Sequence[Any],
+        *,
+        path: str,
+        speaks_for: Sequence[str],
+        admin: bool = False,
     ) -> list[Outcome]:
         """Judge each body independently; store the new ones with one bulk insert of
         their acceptance records and one of their outbox entries (the relay gives them
-        their sequences). Raises only on an outage."""
+        their sequences). `speaks_for`: the sources the caller's credential speaks for
+        (the first when a body names none). Raises only on an outage."""
         now = self.clock()
         batch = BatchMemory()
         outcomes: list[Outcome | None] = [None] * len(bodies)
         candidates: list[Candidate] = []
         for index, body in enumerate(bodies):
             try:
-                envelope, data = self._validate(body, now, batch, admin, path)
+                envelope, data = self._validate(body, now, batch, admin, path, speaks_for)
                 check_not_too_old(envelope.occurred_at, now, self.max_age)
             except CercleError as error:
                 outcomes[index] = self._rejected(body, error, path)
@@ -152,6 +161,7 @@ class Ingestion:
         batch: BatchMemory,
         admin: bool,
         path: str,
+        speaks_for: Sequence[str],
     ) -> tuple[Envelope, dict[str, Any]]:
         if not isinstance(body, dict):
             raise ValidationError("each event must be a JSON object", None)
@@ -160,7 +170,10 @@ class Ingestion:
         check_envelope_fields(body)
         envelope = Envelope.from_dict(body)
         check_type_allowed(envelope.type, admin=admin)
-        check_source_may_send(body.get("source"), envelope.type, door_of(path))
+        # The credential, not the payload, says who speaks.
+        source = source_spoken(body.get("source"), speaks_for)
+        envelope = dataclasses.replace(envelope, source=source)
+        check_source_may_send(source, envelope.type, door_of(path))
         data = validate_data(envelope.type, envelope.data)
         check_not_in_future(envelope.occurred_at, now)
         self._check_employee(envelope.employee_id)

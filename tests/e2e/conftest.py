@@ -57,6 +57,12 @@ class RunningStack:
         """What the gateway and internal tools present to the services' APIs."""
         return {"Authorization": f"Bearer {self.settings.service_token}"}
 
+    def headers_of(self, source: str) -> dict[str, str]:
+        """What `source` presents on the event door: its own token (the gateway's is the
+        service token)."""
+        token = self.settings.tool_tokens().get(source, self.settings.service_token)
+        return {"Authorization": f"Bearer {token}"}
+
     def add_employee(self, prefix: str, **fields: Any) -> str:
         """A new employee in the directory (unique id, email `<id>@example.org`)."""
         employee_id = f"{prefix}-{uuid.uuid4().hex[:10]}"
@@ -98,7 +104,7 @@ class RunningStack:
                 "source": SOURCE_OF_TYPE[type_],
                 "data": data,
             },
-            headers=self.service_headers,
+            headers=self.headers_of(SOURCE_OF_TYPE[type_]),
             timeout=10,
         )
         assert response.status_code == 201, response.text

@@ -12,7 +12,7 @@ import requests
 from kafka import KafkaConsumer, TopicPartition
 
 from cercle_common.messaging import client_options, make_producer
-from cercle_common.topics import EVENTS, INBOUND
+from cercle_common.topics import EVENTS, INBOUND_TOPICS
 
 pytestmark = pytest.mark.e2e
 
@@ -50,12 +50,13 @@ def test_posted_event_is_published_once_accepted(running_stack) -> None:
     for partition in partitions:
         consumer.position(partition)
     event = _share(_employee(running_stack))
+    tracker = running_stack.headers_of("social-tracker")  # the door only
     auth = running_stack.service_headers
     first = requests.post(
-        f"{running_stack.events_url}/v1/events", json=event, headers=auth, timeout=10
+        f"{running_stack.events_url}/v1/events", json=event, headers=tracker, timeout=10
     )
     again = requests.post(
-        f"{running_stack.events_url}/v1/events", json=event, headers=auth, timeout=10
+        f"{running_stack.events_url}/v1/events", json=event, headers=tracker, timeout=10
     )
     assert (first.status_code, again.status_code) == (201, 200)
     deadline = time.monotonic() + 30
@@ -78,7 +79,8 @@ def test_inbound_event_is_accepted_like_an_http_one(running_stack) -> None:
     event = _share(_employee(running_stack))
     auth = running_stack.service_headers
     producer = make_producer(running_stack.settings)
-    producer.send(INBOUND, key=event["employee_id"].encode(), value=json.dumps(event).encode())
+    topic = INBOUND_TOPICS["social-tracker"]
+    producer.send(topic, key=event["employee_id"].encode(), value=json.dumps(event).encode())
     producer.flush()
     producer.close()
     url = f"{running_stack.events_url}/v1/events/{event['id']}"
@@ -92,6 +94,9 @@ def test_inbound_event_is_accepted_like_an_http_one(running_stack) -> None:
         response = requests.get(url, headers=auth, timeout=10)
     assert response.status_code == 200 and response.json()["sequence"] >= 1
     same = requests.post(
-        f"{running_stack.events_url}/v1/events", json=event, headers=auth, timeout=10
+        f"{running_stack.events_url}/v1/events",
+        json=event,
+        headers=running_stack.headers_of("social-tracker"),
+        timeout=10,
     )
     assert same.status_code == 200 and same.json() == response.json()

@@ -143,8 +143,8 @@ def event_schema(event_type: str) -> dict[str, Any]:
         "$id": f"{event_type}.json",
         "title": event_type,
         "description": f"A `{event_type}` event (schema_version 1) as sent to the events "
-        "service (POST /v1/events or cercle.inbound.v1). `sequence` and `accepted_at` are "
-        "added by the service.",
+        "service (POST /v1/events or the tool's cercle.inbound.<tool>.v1). `sequence` and "
+        "`accepted_at` are added by the service.",
         "type": "object",
         "properties": {
             "id": {**_identifier(), "description": "Chosen by the producer: the idempotency key."},

@@ -1,7 +1,10 @@
 """Which source may send which event types, on which door. One table, read by every door.
 
-Every internal caller presents the same service token, so the token says "a Cercle
-component", not which one. The table keeps each tool to the facts it is the authority on:
+The credential says which source speaks, not the payload: over HTTP each internal tool
+presents its own token (the gateway the service token), on Kafka each tool is its own
+principal and may write only its own inbound topic. A `source` in the payload may repeat
+the credential's source, never contradict it. The table keeps each tool to the facts it is
+the authority on:
 the LMS reports completed courses, the survey tool the answers, the social-network tracker
 what happens to shares, the HR directory who works here. The employees' apps (through the
 gateway) may report what an employee does in them, but not a course they claim to have
@@ -10,7 +13,7 @@ finished elsewhere: that one only counts when the LMS says so.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from cercle_common.envelope import (
     CHARTER_ACKNOWLEDGED,
@@ -66,6 +69,32 @@ def door_of(path: str) -> str:
     if door is None:
         raise AssertionError(f"unknown ingestion path {path!r}")
     return door
+
+
+def sources_of_caller(caller: str) -> tuple[str, ...]:
+    """The sources an HTTP credential speaks for, its default first: the service token is
+    the gateway's, the admin token the administrator's (who also acts through the
+    gateway), a tool's token its own (`caller` is then the tool's source name)."""
+    if caller == "service":
+        return (GATEWAY,)
+    if caller == "admin":
+        return (ADMINISTRATOR, GATEWAY)
+    return (caller,)
+
+
+def source_spoken(claimed: object, speaks_for: Collection[str]) -> str:
+    """The source of an event: the one its credential speaks for (the first of
+    `speaks_for` when the payload names none). A payload naming another source is refused
+    (403 naming `source`), so a tool cannot pass itself off as another."""
+    if claimed is None:
+        return next(iter(speaks_for))
+    if claimed not in speaks_for:
+        allowed = " or ".join(sorted(speaks_for))
+        raise Forbidden(
+            f"does not match the credential, which speaks for {allowed} (omit it or say that)",
+            "source",
+        )
+    return str(claimed)
 
 
 def check_source_may_send(source: object, event_type: str, door: str) -> None:

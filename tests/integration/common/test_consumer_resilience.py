@@ -109,9 +109,8 @@ class Collector:
 def test_consumer_outlives_a_broker_restart_and_loses_nothing(
     private_broker: StackConfig,
 ) -> None:
-    settings = Settings.from_env(
-        {"kafka_bootstrap_servers": private_broker.kafka_bootstrap}, environ={}
-    )
+    # As the super user of its broker (bootstrap address and SASL credentials).
+    settings = Settings.from_env(environ=private_broker.service_env())
     topic = create_topic(settings, partitions=3)
     before = [f"before-{n}".encode() for n in range(20)]
     produce(settings, topic, before)

@@ -14,9 +14,11 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from kafka import KafkaConsumer, TopicPartition
+from kafka.structs import OffsetAndMetadata
 
 from cercle_common.messaging import client_options, make_producer
 from cercle_common.settings import Settings
+from cercle_common.topics import INBOUND_TOPICS
 from services.events.app import create_app
 from services.events.relay import Relay
 from services.events.store import ALIAS, EventStore
@@ -50,12 +52,49 @@ def app(settings: Settings) -> Iterator[Flask]:
     mongoengine.disconnect(alias=ALIAS)  # closes the client (no ResourceWarning)
 
 
+class AsTheSourceClient(FlaskClient):
+    """Presents the service token, as the gateway does; on the event door, the token of
+    the source the event names, as that tool would (the first event's, for a batch).
+    A request that gives its own `Authorization` header keeps it."""
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        headers = dict(kwargs.pop("headers", None) or {})
+        path = args[0] if args and isinstance(args[0], str) else kwargs.get("path", "")
+        if "Authorization" not in headers and path in ("/v1/events", "/v1/events:batch"):
+            body = kwargs.get("json")
+            if isinstance(body, dict) and isinstance(body.get("events"), list) and body["events"]:
+                body = body["events"][0]
+            source = body.get("source") if isinstance(body, dict) else None
+            tokens = self.application.config["SETTINGS"].tool_tokens()
+            token = tokens.get(source) if isinstance(source, str) else None
+            if token:
+                headers["Authorization"] = f"Bearer {token}"
+        return super().open(*args, headers=headers, **kwargs)
+
+
 @pytest.fixture
 def client(app: Flask, settings: Settings) -> FlaskClient:
-    """A client that presents the service token, as the gateway and internal tools do."""
-    authenticated = app.test_client()
+    """A client that presents the credential of whoever speaks (see AsTheSourceClient)."""
+    authenticated = AsTheSourceClient(app, app.response_class, use_cookies=True)
     authenticated.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {settings.service_token}"
     return authenticated
+
+
+@pytest.fixture
+def inbound_group(settings: Settings) -> str:
+    """A new consumer group of the inbound topics that begins after what they already hold
+    (they are shared by every test)."""
+    group = f"it-events-{uuid.uuid4().hex[:8]}"
+    consumer = KafkaConsumer(**client_options(settings), group_id=group, enable_auto_commit=False)
+    partitions = [
+        TopicPartition(topic, number)
+        for topic in INBOUND_TOPICS.values()
+        for number in consumer.partitions_for_topic(topic) or ()
+    ]
+    ends = consumer.end_offsets(partitions)
+    consumer.commit({tp: OffsetAndMetadata(end, "", -1) for tp, end in ends.items()})
+    consumer.close()
+    return group
 
 
 @pytest.fixture

@@ -16,6 +16,8 @@ from services.events.ingest import Ingestion
 from services.events.store import EventStore
 from tests.integration.events.conftest import share
 
+TRACKER = ("social-tracker",)  # the credential the shares speak with
+
 
 class CommandLog(monitoring.CommandListener):
     """The commands a client sends: (name, collection, filter of a find)."""
@@ -51,10 +53,14 @@ def test_accepting_new_events_sends_one_insert_per_collection_and_no_read(
 ) -> None:
     ingestion, log = watched
     employee = new_employee()
-    ingestion.accept(share(employee), path="http")  # loads the copies of directory and catalogue
+    ingestion.accept(
+        share(employee), path="http", speaks_for=TRACKER
+    )  # loads the copies of directory and catalogue
     log.commands.clear()
 
-    outcomes = ingestion.accept_many([share(employee) for _ in range(20)], path="http_batch")
+    outcomes = ingestion.accept_many(
+        [share(employee) for _ in range(20)], path="http_batch", speaks_for=TRACKER
+    )
 
     assert [outcome.status for outcome in outcomes] == [201] * 20
     assert log.commands == [("insert", "accepted", None), ("insert", "outbox", None)]
@@ -63,10 +69,10 @@ def test_accepting_new_events_sends_one_insert_per_collection_and_no_read(
 def test_a_single_event_is_a_batch_of_one(watched, new_employee) -> None:
     ingestion, log = watched
     employee = new_employee()
-    ingestion.accept(share(employee), path="http")
+    ingestion.accept(share(employee), path="http", speaks_for=TRACKER)
     log.commands.clear()
 
-    assert ingestion.accept(share(employee), path="http").status == 201
+    assert ingestion.accept(share(employee), path="http", speaks_for=TRACKER).status == 201
     assert log.commands == [("insert", "accepted", None), ("insert", "outbox", None)]
 
 
@@ -76,11 +82,11 @@ def test_a_resend_reads_by_id_only_what_its_refusal_names(
     ingestion, log = watched
     employee = new_employee()
     event = share(employee)
-    first = ingestion.accept(event, path="http")
+    first = ingestion.accept(event, path="http", speaks_for=TRACKER)
     publish_outbox()
     log.commands.clear()
 
-    again = ingestion.accept(event, path="http")
+    again = ingestion.accept(event, path="http", speaks_for=TRACKER)
 
     assert again.status == 200 and again.event is not None
     assert again.event["sequence"] is not None and again.event["id"] == first.event_id
@@ -102,10 +108,10 @@ def test_an_event_accepted_but_never_queued_is_queued_by_its_resend(
 ) -> None:
     event = share(new_employee())
     with pytest.raises(InfrastructureError):
-        Ingestion(DiesBeforeQueueing(store.db)).accept(event, path="http")
+        Ingestion(DiesBeforeQueueing(store.db)).accept(event, path="http", speaks_for=TRACKER)
     assert store.find_accepted(event["id"]) is not None and store.count_pending() == 0
 
-    resent = Ingestion(store).accept(event, path="http")
+    resent = Ingestion(store).accept(event, path="http", speaks_for=TRACKER)
 
     assert resent.status == 200 and store.count_pending() == 1
     publish_outbox()
@@ -116,10 +122,10 @@ def test_an_event_accepted_but_never_queued_is_queued_by_its_resend(
 def test_a_resend_with_other_content_is_refused_without_queueing(store, new_employee) -> None:
     ingestion = Ingestion(store)
     event = share(new_employee())
-    assert ingestion.accept(event, path="http").status == 201
+    assert ingestion.accept(event, path="http", speaks_for=TRACKER).status == 201
     other = {**event, "data": {**event["data"], "network": "x"}}
 
-    refused = ingestion.accept(other, path="http")
+    refused = ingestion.accept(other, path="http", speaks_for=TRACKER)
 
     assert refused.status == 409 and refused.error is not None
     assert refused.error.field == "id"

@@ -8,22 +8,14 @@ import threading
 import uuid
 from datetime import UTC, datetime
 
-from kafka import KafkaConsumer, TopicPartition
-from kafka.structs import OffsetAndMetadata
-
-from cercle_common.messaging import client_options, make_producer
-from cercle_common.topics import DEADLETTER, INBOUND
+from cercle_common.messaging import make_producer
+from cercle_common.topics import DEADLETTER, INBOUND_TOPICS
 from services.events.consumer import build_loop
 from services.events.deadletters import list_dead_letters, read_dead_letters
+from tests.waiting import wait_until
 
-
-def _start_group_at_end(settings, group: str) -> None:
-    # The inbound topic is shared by every test: begin this group after what is there.
-    consumer = KafkaConsumer(**client_options(settings), group_id=group, enable_auto_commit=False)
-    partitions = [TopicPartition(INBOUND, p) for p in consumer.partitions_for_topic(INBOUND)]
-    ends = consumer.end_offsets(partitions)
-    consumer.commit({tp: OffsetAndMetadata(end, "", -1) for tp, end in ends.items()})
-    consumer.close()
+SOCIAL = INBOUND_TOPICS["social-tracker"]
+DIRECTORY = INBOUND_TOPICS["directory"]
 
 
 def _headers(message) -> dict[str, str]:
@@ -31,10 +23,9 @@ def _headers(message) -> dict[str, str]:
 
 
 def test_inbound_messages_are_accepted_or_dead_lettered(
-    settings, client, store, new_employee, make_share, tail
+    settings, client, store, new_employee, make_share, tail, inbound_group
 ) -> None:
-    group = f"it-events-inbound-{uuid.uuid4().hex[:8]}"
-    _start_group_at_end(settings, group)
+    group = inbound_group
     dead = tail(DEADLETTER)
     employee = new_employee()
     hired = f"emp-{uuid.uuid4().hex[:10]}"
@@ -64,12 +55,15 @@ def test_inbound_messages_are_accepted_or_dead_lettered(
         "unknown-employee": json.dumps(make_share("nobody-" + uuid.uuid4().hex)).encode(),
         "points-adjusted": json.dumps(adjust).encode(),
         "conflict": json.dumps({**good, "data": {**good["data"], "network": "x"}}).encode(),
+        # The social tracker's topic cannot speak for the LMS, nor for the HR directory.
+        "another-source": json.dumps(
+            {**good, "id": f"x-{uuid.uuid4().hex}", "source": "lms"}
+        ).encode(),
+        "a-hire-off-the-directory-topic": json.dumps(
+            {**upsert, "id": f"hr-{uuid.uuid4().hex}", "source": None}
+        ).encode(),
     }
     producer = make_producer(settings)
-    producer.send(INBOUND, key=employee.encode(), value=json.dumps(good).encode())
-    producer.send(INBOUND, key=hired.encode(), value=json.dumps(upsert).encode())
-    producer.send(INBOUND, key=hired.encode(), value=json.dumps(first_hire_event).encode())
-    producer.send(INBOUND, key=employee.encode(), value=json.dumps(good).encode())  # duplicate
     leaver = new_employee()
     erase = {
         "id": f"hr-{uuid.uuid4().hex}",
@@ -79,17 +73,25 @@ def test_inbound_messages_are_accepted_or_dead_lettered(
         "employee_id": leaver,
         "data": {},
     }
-    producer.send(INBOUND, key=leaver.encode(), value=json.dumps(erase).encode())
-    for value in bad.values():
-        # Same key as `good`: same partition, so the conflict comes after it.
-        producer.send(INBOUND, key=employee.encode(), value=value)
+    producer.send(DIRECTORY, key=hired.encode(), value=json.dumps(upsert).encode())
+    producer.send(DIRECTORY, key=leaver.encode(), value=json.dumps(erase).encode())
     producer.flush()
-    producer.close()
 
     loop = build_loop(settings, group, store)
     runner = threading.Thread(target=loop.run, daemon=True)
     runner.start()
     try:
+        # Two tools, two topics: no order between them, so the hire's first action is
+        # sent once the directory's hire is in.
+        wait_until(lambda: store.find_employee(hired) is not None, 60)
+        producer.send(SOCIAL, key=employee.encode(), value=json.dumps(good).encode())
+        producer.send(SOCIAL, key=hired.encode(), value=json.dumps(first_hire_event).encode())
+        producer.send(SOCIAL, key=employee.encode(), value=json.dumps(good).encode())  # again
+        for value in bad.values():
+            # Same key as `good`: same partition, so the conflict comes after it.
+            producer.send(SOCIAL, key=employee.encode(), value=value)
+        producer.flush()
+        producer.close()
         letters = dead.wait_for(
             lambda ms: len([m for m in ms if _headers(m)["cercle.consumer_group"] == group])
             >= len(bad)
@@ -109,6 +111,9 @@ def test_inbound_messages_are_accepted_or_dead_lettered(
     assert _headers(mine["points-adjusted"])["cercle.field"] == "type"
     assert _headers(mine["conflict"])["cercle.error_code"] == "conflict"
     assert _headers(mine["huge"])["cercle.error_code"] == "too_large"
+    assert _headers(mine["another-source"])["cercle.field"] == "source"
+    assert "speaks for social-tracker" in _headers(mine["another-source"])["cercle.reason"]
+    assert _headers(mine["a-hire-off-the-directory-topic"])["cercle.field"] == "source"
     assert store.find_event(good["id"]) is not None
     assert store.find_employee(hired)["team"] == "ops"
     assert store.find_event(first_hire_event["id"]) is not None

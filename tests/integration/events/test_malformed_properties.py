@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from cercle_common.errors import CercleError
 from cercle_common.messaging import Record, is_infrastructure_failure
-from cercle_common.topics import INBOUND
+from cercle_common.topics import INBOUND_TOPICS
 from services.events.consumer import InboundHandler
 from services.events.directory import Directory
 from services.events.ingest import Ingestion
@@ -80,7 +80,7 @@ def test_an_envelope_with_one_field_broken_is_never_a_500(
 def test_any_malformed_inbound_message_is_refused_as_bad_data(store, raw: bytes) -> None:
     handler = InboundHandler(Ingestion(store), Directory(store))
     with pytest.raises(CercleError) as caught:
-        handler(Record(INBOUND, 0, 0, None, raw))
+        handler(Record(INBOUND_TOPICS["social-tracker"], 0, 0, None, raw))
     assert not is_infrastructure_failure(caught.value)
 
 
@@ -110,5 +110,5 @@ def test_any_occurred_at_in_any_offset_is_never_a_500(
     assert single.json["error"]["field"] == "occurred_at"
     assert batch.status_code == 200 and batch.json["results"][0]["status"] == 422
     with pytest.raises(CercleError) as caught:
-        handler(Record(INBOUND, 0, 0, None, json.dumps(body).encode()))
+        handler(Record(INBOUND_TOPICS["social-tracker"], 0, 0, None, json.dumps(body).encode()))
     assert caught.value.field == "occurred_at"

@@ -12,7 +12,7 @@ import pytest
 
 from cercle_common.errors import ValidationError
 from cercle_common.messaging import Record, is_infrastructure_failure
-from cercle_common.topics import INBOUND
+from cercle_common.topics import INBOUND_TOPICS
 from services.events.app import create_app
 from services.events.consumer import InboundHandler
 from services.events.directory import Directory
@@ -99,6 +99,6 @@ def test_a_bad_instant_on_the_inbound_topic_is_a_dead_letter(
     event = {**make_share(new_employee()), "occurred_at": when}
     handler = InboundHandler(Ingestion(store), Directory(store))
     with pytest.raises(ValidationError) as caught:
-        handler(Record(INBOUND, 0, 0, None, json.dumps(event).encode()))
+        handler(Record(INBOUND_TOPICS["social-tracker"], 0, 0, None, json.dumps(event).encode()))
     assert caught.value.field == "occurred_at"
     assert not is_infrastructure_failure(caught.value)

@@ -16,12 +16,10 @@ from datetime import UTC, datetime
 
 import mongoengine
 import requests
-from kafka import KafkaConsumer, TopicPartition
-from kafka.structs import OffsetAndMetadata
 
-from cercle_common.messaging import client_options, make_producer
+from cercle_common.messaging import make_producer
 from cercle_common.settings import Settings
-from cercle_common.topics import DEADLETTER, EVENTS, INBOUND
+from cercle_common.topics import DEADLETTER, EVENTS, INBOUND_TOPICS
 from services.events.app import create_app
 from services.events.consumer import build_loop
 from services.events.deadletters import main as deadletters_main
@@ -143,20 +141,24 @@ def test_csv_import_saves_valid_rows_and_reports_bad_ones(store) -> None:
 
 
 def test_dead_letter_resubmitted_after_the_fix_is_accepted(
-    settings: Settings, client, store, new_employee, make_share, tail, monkeypatch, admin_headers
+    settings: Settings,
+    client,
+    store,
+    new_employee,
+    make_share,
+    tail,
+    monkeypatch,
+    admin_headers,
+    inbound_group,
 ) -> None:
-    group = f"it-events-resubmit-{uuid.uuid4().hex[:8]}"
-    consumer = KafkaConsumer(**client_options(settings), group_id=group, enable_auto_commit=False)
-    partitions = [TopicPartition(INBOUND, p) for p in consumer.partitions_for_topic(INBOUND)]
-    consumer.commit(
-        {tp: OffsetAndMetadata(end, "", -1) for tp, end in consumer.end_offsets(partitions).items()}
-    )
-    consumer.close()
+    group = inbound_group
     dead = tail(DEADLETTER)
     late_hire = f"emp-{uuid.uuid4().hex[:10]}"
     event = make_share(late_hire)
     producer = make_producer(settings)
-    producer.send(INBOUND, key=late_hire.encode(), value=json.dumps(event).encode())
+    producer.send(
+        INBOUND_TOPICS["social-tracker"], key=late_hire.encode(), value=json.dumps(event).encode()
+    )
     producer.flush()
     producer.close()
 

@@ -30,7 +30,8 @@ def _published(messages, wanted: set[str]) -> dict[str, list[int]]:
 
 def _post_from_threads(app, settings, bodies_per_thread) -> list[int]:
     statuses: list[int] = []
-    token = {"Authorization": f"Bearer {settings.service_token}"}
+    # The shares are the social tracker's: its token speaks for it.
+    token = {"Authorization": f"Bearer {settings.social_tracker_token}"}
 
     def post(bodies) -> None:
         client = app.test_client()

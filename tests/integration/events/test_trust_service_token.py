@@ -1,6 +1,7 @@
-"""The service token: the events, points and badges APIs answer only Cercle's own
-components (gateway, internal tools), except health, metrics and Open Badges hosted
-verification, which stay public."""
+"""Credentials: the events, points and badges APIs answer only Cercle's own components
+(the gateway with the service token, the administrator, each internal tool with its own
+token on the event door), except health, metrics and Open Badges hosted verification,
+which stay public. A tool's token says which source speaks; a payload may not contradict it."""
 
 from __future__ import annotations
 
@@ -63,16 +64,88 @@ def test_events_api_refuses_directory_writes_erasure_events_and_reads_without_th
     assert client.get("/v1/employees/intruder").status_code == 404
 
 
-def test_events_api_takes_the_service_or_the_admin_token(
+def test_events_api_takes_the_service_or_the_admin_token_each_speaking_for_its_holder(
     app: Flask, settings: Settings, new_employee, make_share
 ) -> None:
     employee = new_employee()
     caller = app.test_client()
     for token in (settings.service_token, settings.admin_token):
-        answer = caller.post(
-            "/v1/events", json=make_share(employee), headers={"Authorization": f"Bearer {token}"}
-        )
+        share = {**make_share(employee), "source": "gateway"}
+        answer = caller.post("/v1/events", json=share, headers={"Authorization": f"Bearer {token}"})
         assert answer.status_code == 201, answer.json
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_a_tool_token_names_the_source_and_a_payload_may_not_claim_another(
+    app: Flask, settings: Settings, new_employee, make_share
+) -> None:
+    employee = new_employee()
+    caller = app.test_client()
+    course = {
+        "id": f"lms-{employee}",
+        "type": "course.completed",
+        "occurred_at": make_share(employee)["occurred_at"],
+        "employee_id": employee,
+        "data": {"course_id": "k-1", "track": "ai", "score": 90, "duration_minutes": 30},
+    }
+    # Whoever holds the gateway's token (or the tracker's) cannot grant a completion.
+    for token in (settings.service_token, settings.social_tracker_token):
+        forged = caller.post("/v1/events", json={**course, "source": "lms"}, headers=_bearer(token))
+        assert forged.status_code == 403 and forged.json["error"]["field"] == "source"
+        unnamed = caller.post("/v1/events", json=course, headers=_bearer(token))
+        assert unnamed.status_code == 403 and unnamed.json["error"]["field"] == "source"
+    # The LMS's own token: no source needed, and the stored event says lms.
+    done = caller.post("/v1/events", json=course, headers=_bearer(settings.lms_token))
+    assert done.status_code == 201, done.json
+    assert done.json["source"] == "lms"
+    # The LMS claiming the survey tool's authority is refused, naming the field.
+    answer = {**course, "id": f"sv-{employee}", "source": "survey-tool"}
+    claimed = caller.post("/v1/events", json=answer, headers=_bearer(settings.lms_token))
+    assert claimed.status_code == 403 and claimed.json["error"]["field"] == "source"
+    batch = caller.post(
+        "/v1/events:batch",
+        json={"events": [{**course, "id": f"b-{employee}", "source": "survey-tool"}]},
+        headers=_bearer(settings.lms_token),
+    )
+    assert batch.json["results"][0]["error"]["field"] == "source"
+
+
+def test_a_tool_token_opens_the_event_door_only_and_the_directory_for_the_hr_tool(
+    app: Flask, settings: Settings, new_employee
+) -> None:
+    employee = new_employee()
+    caller = app.test_client()
+    lms = _bearer(settings.lms_token)
+    record = {"display_name": "Mallory", "email": "m@example.org", "team": "growth"}
+    refused = [
+        caller.get(f"/v1/employees/{employee}", headers=lms),
+        caller.get(f"/v1/employees?ids={employee}", headers=lms),
+        caller.get("/v1/surveys/s/enps", headers=lms),
+        caller.put(f"/v1/employees/{employee}", json=record, headers=lms),
+        caller.delete(f"/v1/employees/{employee}", headers=lms),
+        caller.get("/v1/admin/catalogue/courses", headers=lms),
+    ]
+    assert [r.status_code for r in refused] == [403] * len(refused)
+    assert all(r.json["error"]["field"] == "Authorization" for r in refused)
+    directory = _bearer(settings.directory_token)
+    hired = caller.put("/v1/employees/hired-by-hr", json=record, headers=directory)
+    assert hired.status_code == 201
+    assert caller.delete("/v1/employees/hired-by-hr", headers=directory).status_code == 200
+    assert caller.get(f"/v1/employees/{employee}", headers=directory).status_code == 403
+
+
+def test_the_points_and_badges_apis_refuse_the_tools_tokens(
+    points_app: Flask, badges_app: Flask, settings: Settings
+) -> None:
+    for token in settings.tool_tokens().values():
+        points = points_app.test_client().get(
+            "/v1/leaderboards/employees?period=all", headers=_bearer(token)
+        )
+        badges = badges_app.test_client().get("/v1/badges", headers=_bearer(token))
+        assert _refused_for_want_of_a_token(points) and _refused_for_want_of_a_token(badges)
 
 
 def test_points_api_refuses_private_reads_without_the_token(

@@ -96,7 +96,23 @@ def test_an_identity_provider_key_replaces_the_jwt_secret(key: str) -> None:
 
 def test_production_refuses_one_token_for_both_service_and_admin_calls() -> None:
     message = refusal(prod(SERVICE_TOKEN="a" * 40))
-    assert message.endswith("SERVICE_TOKEN must differ from ADMIN_TOKEN")
+    assert message.endswith("ADMIN_TOKEN, SERVICE_TOKEN and the tools' tokens must all differ")
+
+
+def test_production_refuses_a_tool_token_that_another_holder_has() -> None:
+    message = refusal(prod(LMS_TOKEN="a" * 40))
+    assert message.endswith("ADMIN_TOKEN, SERVICE_TOKEN and the tools' tokens must all differ")
+
+
+def test_production_refuses_a_short_tool_token_and_never_accepts_a_development_one() -> None:
+    assert "SURVEY_TOOL_TOKEN is shorter than 32" in refusal(prod(SURVEY_TOOL_TOKEN="short"))
+    # Left out, a tool's token takes its public development value: that tool then has no
+    # HTTP access in production, instead of one anybody could use.
+    settings = Settings.from_env(environ=prod(LMS_TOKEN="l" * 40))
+    assert settings.tool_tokens() == {"lms": "l" * 40}
+    assert Settings.from_env(environ={}).tool_tokens()["survey-tool"] == (
+        "cercle-dev-survey-tool-token"
+    )
 
 
 def test_overrides_are_checked_too() -> None:

@@ -75,6 +75,11 @@ def test_every_port_can_be_moved_by_an_environment_variable() -> None:
         "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:29092",
         "MONGO_URL": "mongodb://127.0.0.1:29017/",
         "REDIS_URL": "redis://127.0.0.1:29379/0",
+        # Tests and tools talk to the local broker as its super user.
+        "KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+        "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+        "KAFKA_SASL_USERNAME": "admin",
+        "KAFKA_SASL_PASSWORD": "cercle-dev-kafka-admin",
     }
     assert config.ports.kafka_controller == 29093
     assert "--debug-addr=127.0.0.1:29088" in config.server("ferretdb").argv
@@ -148,9 +153,22 @@ def test_server_properties_run_one_kraft_node_on_loopback() -> None:
     assert rendered["process.roles"] == "broker,controller"
     assert rendered["node.id"] == "1"
     assert rendered["controller.quorum.voters"] == "1@127.0.0.1:19093"
-    assert rendered["listeners"] == "PLAINTEXT://127.0.0.1:29092,CONTROLLER://127.0.0.1:19093"
-    assert rendered["advertised.listeners"] == "PLAINTEXT://127.0.0.1:29092"
+    assert rendered["listeners"] == (
+        "SASL_PLAINTEXT://127.0.0.1:29092,CONTROLLER://127.0.0.1:19093"
+    )
+    assert rendered["advertised.listeners"] == "SASL_PLAINTEXT://127.0.0.1:29092"
     assert rendered["controller.listener.names"] == "CONTROLLER"
+    # Every client authenticates and is authorized by ACL, as in production.
+    assert rendered["sasl.enabled.mechanisms"] == "SCRAM-SHA-512"
+    assert rendered["authorizer.class.name"] == (
+        "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+    )
+    assert rendered["allow.everyone.if.no.acl.found"] == "false"
+    assert rendered["super.users"] == "User:admin;User:controller"
+    assert (
+        'password="cercle-dev-kafka-admin"'
+        in rendered["listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config"]
+    )
     assert rendered["log.dirs"] == str(ROOT / ".stack" / "test" / "data" / "kafka")
     assert rendered["auto.create.topics.enable"] == "false"
     assert rendered["offsets.topic.replication.factor"] == "1"
@@ -214,6 +232,18 @@ def test_services_point_at_the_stack_and_at_each_other() -> None:
     assert env["KAFKA_BOOTSTRAP_SERVERS"] == "127.0.0.1:9092"
     assert env["POINTS_URL"] == "http://127.0.0.1:8102"
     assert env["CERCLE_ENV"] == "dev"
+
+
+def test_each_service_process_is_its_own_kafka_principal_never_the_super_user() -> None:
+    config = load_config("dev", {}, ROOT)
+    relay = config.kafka_credentials("cercle-events")
+    assert relay["KAFKA_SASL_USERNAME"] == "cercle-events"
+    assert relay["KAFKA_SASL_PASSWORD"] == "cercle-dev-kafka-cercle-events"
+    # An API never talks to Kafka: it gets no credential at all.
+    assert config.kafka_credentials(None)["KAFKA_SASL_PASSWORD"] == ""
+    # A broker given from outside keeps the environment's credentials.
+    outside = load_config("dev", {"KAFKA_BOOTSTRAP_SERVERS": "kafka.example:9093"}, ROOT)
+    assert outside.kafka_credentials("cercle-events") == {}
 
 
 # -- the demo organisation -------------------------------------------------------------------

@@ -23,6 +23,8 @@ from services.events.domain.trust import (
     TRUSTED_SOURCES,
     check_source_may_send,
     door_of,
+    source_spoken,
+    sources_of_caller,
 )
 
 NOON = datetime(2026, 11, 10, 12, tzinfo=UTC)
@@ -237,3 +239,20 @@ def test_every_ingestion_path_has_a_door_and_every_door_is_in_the_table() -> Non
         ADMIN,
     }
     assert {door for doors in TRUSTED_SOURCES.values() for door in doors} == {HTTP, KAFKA, ADMIN}
+
+
+def test_the_credential_says_which_source_speaks_and_a_payload_may_only_repeat_it() -> None:
+    assert source_spoken(None, ("lms",)) == "lms"
+    assert source_spoken("lms", ("lms",)) == "lms"
+    with pytest.raises(Forbidden) as refused:
+        # The LMS's credential claiming the survey tool's authority.
+        source_spoken("survey-tool", ("lms",))
+    assert refused.value.field == "source"
+    assert "speaks for lms" in refused.value.message
+
+
+def test_each_http_credential_speaks_for_its_own_holder() -> None:
+    assert sources_of_caller("service") == ("gateway",)
+    assert sources_of_caller("lms") == ("lms",)
+    # An administrator acts directly, or through the gateway (adjustments).
+    assert sources_of_caller("admin") == ("admin", "gateway")

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, find, given, settings
 from hypothesis import strategies as st
 
 from cercle_common.errors import CercleError
-from cercle_common.topics import DEADLETTER, EMPLOYEES, EVENTS, INBOUND
+from cercle_common.topics import DEADLETTER, EMPLOYEES, EVENTS, INBOUND_TOPICS
 from services.events.domain.directory import parse_record
 from services.events.domain.events import (
     EVENT_FIELDS,
@@ -21,6 +21,7 @@ from services.events.domain.events import (
     validate_data,
 )
 from services.events.domain.schemas import all_event_types, event_schema
+from services.events.domain.trust import KAFKA, TRUSTED_SOURCES
 from services.events.schemas import render
 
 DOCS = pathlib.Path(__file__).resolve().parents[3] / "docs"
@@ -37,11 +38,16 @@ def test_every_schema_file_is_what_the_code_generates() -> None:
 def test_asyncapi_describes_every_topic_and_inbound_type() -> None:
     document = yaml.safe_load((DOCS / "asyncapi.yaml").read_text(encoding="utf-8"))
     addresses = {channel["address"] for channel in document["channels"].values()}
-    assert addresses == {INBOUND, EVENTS, EMPLOYEES, DEADLETTER}
-    inbound = next(c for c in document["channels"].values() if c["address"] == INBOUND)
-    inbound_types = set(inbound["messages"])
-    # points.adjusted is admin-only: it must NOT be offered on the inbound topic.
-    assert inbound_types == set(all_event_types()) - {"points.adjusted"}
+    assert addresses == {*INBOUND_TOPICS.values(), EVENTS, EMPLOYEES, DEADLETTER}
+    by_address = {channel["address"]: channel for channel in document["channels"].values()}
+    inbound_types: set[str] = set()
+    for tool, topic in INBOUND_TOPICS.items():
+        # Each tool's topic offers what the trust table lets that tool send on Kafka.
+        offered = set(by_address[topic]["messages"])
+        assert offered == TRUSTED_SOURCES[tool][KAFKA], topic
+        inbound_types |= offered
+    # points.adjusted is admin-only: it must NOT be offered on any inbound topic.
+    assert "points.adjusted" not in inbound_types
     for name in inbound_types:
         ref = document["components"]["messages"][name]["payload"]["$ref"]
         assert (DOCS / ref).resolve() == (DOCS / "schemas" / f"{name}.json").resolve()
