@@ -6,6 +6,7 @@ every consumer relies on, and turns envelopes to and from JSON bytes."""
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -119,6 +120,12 @@ def decode_json_object(raw: bytes) -> dict[str, Any]:
         raise MalformedRequest(f"not JSON: {error.msg} at line {error.lineno}") from error
     except RecursionError as error:
         raise MalformedRequest(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from error
+    except ValueError as error:
+        # The one other refusal of `json.loads`: Python will not convert an integer of
+        # more digits (that would cost quadratic time), and no field of Cercle's holds one.
+        raise MalformedRequest(
+            f"a number has more than {sys.get_int_max_str_digits()} digits"
+        ) from error
     if not isinstance(body, dict):
         raise MalformedRequest("expected a JSON object")
     check_json_value(body)

@@ -160,9 +160,21 @@ def _caller_of(claims: dict[str, Any]) -> Caller:
     subject = claims.get("sub")
     if not isinstance(subject, str) or not subject or len(subject) > 128:
         raise Unauthorized("the sub claim must be an employee id")
+    if not _is_unicode(subject):
+        # A JSON `\ud800` escape decodes to a lone surrogate, which no employee id holds
+        # and which fails later, on the way to Redis or a service.
+        raise Unauthorized("the sub claim must be an employee id (valid Unicode)")
     roles = claims.get("roles", [])
     if isinstance(roles, str):
         roles = roles.split()
     if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
         raise Unauthorized("the roles claim must be a list of strings")
     return Caller(employee_id=subject, roles=frozenset(roles))
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -14,7 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from cercle_common.errors import ValidationError
+from cercle_common.envelope import check_json_value
+from cercle_common.errors import MalformedRequest, ValidationError
 from gateway.limits import MAX_PAGE_SIZE
 from gateway.ports import Json
 
@@ -44,7 +45,10 @@ def decode_cursor(cursor: str, field: str = "after") -> tuple[str | None, int]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         service_after, skip = json.loads(raw)
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError) as error:
+        # Forged ones: JSON nested thousands deep (RecursionError), or a lone surrogate
+        # (`\ud800`), which would fail on the way to the service (MalformedRequest).
+        check_json_value(service_after)
+    except (binascii.Error, ValueError, TypeError, RecursionError, MalformedRequest) as error:
         raise ValidationError("not a cursor this API gave", field) from error
     valid_after = service_after is None or isinstance(service_after, str)
     valid_skip = isinstance(skip, int) and not isinstance(skip, bool) and 0 <= skip <= MAX_SKIP

@@ -87,6 +87,7 @@ def test_a_published_event_must_carry_its_sequence() -> None:
         (b'{"data": {"text": "\\ud800"}}', "lone surrogate"),
         (b'{"\\udfff": 1}', "lone surrogate"),
         (b'{"a": "\xff"}', "not UTF-8"),
+        (b'{"a": ' + b"9" * 5000 + b"}", "more than 4300 digits"),
     ],
 )
 def test_json_that_would_fail_later_is_refused_as_malformed(raw: bytes, reason: str) -> None:

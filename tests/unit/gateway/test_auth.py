@@ -70,6 +70,7 @@ def test_a_dev_token_names_the_employee_and_roles() -> None:
         ({"iss": "someone-else"}, "token from an unknown issuer (iss)"),
         ({"exp": None}, "token lacks the exp claim"),
         ({"sub": None}, "token lacks the sub claim"),
+        ({"sub": "e-\ud800"}, "the sub claim must be an employee id (valid Unicode)"),
         ({"roles": "admin"}, None),
         ({"roles": [1]}, "the roles claim must be a list of strings"),
     ],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 
 from cercle_common.errors import ValidationError
@@ -57,7 +59,23 @@ def test_the_last_page_says_there_is_no_next_page() -> None:
     assert page.has_next_page is False
 
 
-@pytest.mark.parametrize("cursor", ["%%%", "bm9wZQ", encode_cursor(None, -1), "WzEsMl0"])
+def b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "%%%",
+        "bm9wZQ",
+        encode_cursor(None, -1),
+        "WzEsMl0",
+        b64(b"[" * 20_000 + b"]" * 20_000),
+        b64(b'["\\ud800", 0]'),
+        b64(b"[null, " + b"9" * 5000 + b"]"),
+    ],
+    ids=["not base64", "not JSON", "negative skip", "not a pair", "nested", "surrogate", "digits"],
+)
 def test_cursors_the_api_did_not_give_are_refused(cursor: str) -> None:
     with pytest.raises(ValidationError) as refused:
         decode_cursor(cursor)
