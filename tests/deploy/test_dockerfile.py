@@ -198,9 +198,11 @@ def test_the_image_python_is_the_one_the_project_requires() -> None:
     assert base.startswith(f"python:3.{minor.group(1)}-slim"), base
 
 
-def test_the_image_dependencies_are_the_pinned_runtime_ones() -> None:
-    text = DOCKERFILE.read_text()
-    # Read from pyproject.toml at build time: no second list of pins to drift.
-    assert "tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']" in text
-    dependencies = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
-    assert any(d.startswith("gunicorn==") for d in dependencies)
+def test_the_image_installs_the_runtime_lock_checking_every_hash() -> None:
+    # The lock is checked against pyproject.toml by tests/unit/common/test_lock.py.
+    (install,) = [
+        i for i in _instructions() if i.keyword == "RUN" and "-r requirements.lock" in i.arguments
+    ]
+    assert "--require-hashes" in install.arguments
+    assert "requirements.lock" in _copied_sources()
+    assert "gunicorn==" in (REPO / "requirements.lock").read_text()
