@@ -22,6 +22,8 @@ WORKDIR /app
 COPY cercle_common ./cercle_common
 COPY services ./services
 COPY gateway ./gateway
+# Read by gunicorn from its working directory, /app.
+COPY gunicorn.conf.py ./
 # Compiled now: at run time the root file system is read-only.
 RUN /opt/cercle/bin/python -m compileall -q /app /opt/cercle
 
