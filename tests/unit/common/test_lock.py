@@ -4,6 +4,7 @@ hashes its files are checked against, and nothing is pinned that no requirement 
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -170,3 +171,22 @@ def test_a_requirement_changed_or_dropped_without_a_new_lock_is_reported() -> No
         runtime.also_read,
     )
     assert unneeded(dropped, pins) == ["flask is no longer required"]
+
+
+@pytest.mark.parametrize(
+    ("installer", "lock_path"),
+    [
+        ("Makefile", "requirements-dev.lock"),
+        ("Dockerfile", "requirements.lock"),
+        ("tools/openbadges/install.sh", "requirements.txt"),
+        ("tools/lock/lock.sh", "requirements.txt"),
+    ],
+)
+def test_every_install_checks_the_hashes_of_its_lock_and_writes_no_version(
+    installer: str, lock_path: str
+) -> None:
+    text = (REPO / installer).read_text()
+    assert "--require-hashes" in text
+    assert lock_path in text
+    # Versions belong in the files the locks are made from, never in the installer.
+    assert not re.search(r"\b[\w.-]+==\d", text), f"{installer} pins a version"
