@@ -5,22 +5,25 @@
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
-# --- build: the dependencies pinned in pyproject.toml, into a virtual environment -------
+# --- build: the runtime dependencies, from the lock, into a virtual environment ---------
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /build
-COPY pyproject.toml ./
-# The runtime dependencies only (not the dev extras), read from the one list of pins.
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > requirements.txt \
-    && python -m venv /opt/cercle \
-    && /opt/cercle/bin/pip install --no-cache-dir --only-binary=:all: -r requirements.txt \
+# requirements.lock: pyproject.toml's runtime dependencies (not the dev extras), every
+# package pinned at the version the tests ran, each file checked against its hash.
+COPY requirements.lock ./
+RUN python -m venv /opt/cercle \
+    && /opt/cercle/bin/pip install --no-cache-dir --require-hashes --only-binary=:all: \
+       -r requirements.lock \
     && /opt/cercle/bin/pip uninstall --yes pip
 WORKDIR /app
 COPY cercle_common ./cercle_common
 COPY services ./services
 COPY gateway ./gateway
+# Read by gunicorn from its working directory, /app.
+COPY gunicorn.conf.py ./
 # Compiled now: at run time the root file system is read-only.
 RUN /opt/cercle/bin/python -m compileall -q /app /opt/cercle
 

@@ -7,17 +7,22 @@ INSTALLED := $(VENV)/.installed
 TEST_STACK := .stack/test/env
 
 .DEFAULT_GOAL := help
-.PHONY: help install tools stack run down test test-unit lint format token bench chaos clean
+.PHONY: help install lock tools stack run down test test-unit lint format token bench chaos clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-install: $(INSTALLED) ## Create the virtual environment with the pinned dependencies
-$(INSTALLED): pyproject.toml
+install: $(INSTALLED) ## Create the virtual environment from the lock (requirements-dev.lock)
+# Every package comes from the lock, checked against its hashes; then the project itself,
+# editable, with nothing more (--no-deps) and built by the locked setuptools.
+$(INSTALLED): pyproject.toml requirements-dev.lock
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[dev]'
+	$(VENV)/bin/pip install -q --require-hashes -r requirements-dev.lock
+	$(VENV)/bin/pip install -q --no-deps --no-build-isolation -e .
 	touch $@
+
+lock: ## Re-pin the locks after editing pyproject.toml (uv; see the README's Development)
+	bash tools/lock/lock.sh
 
 tools: install ## Install the test tools that live in their own environments
 	bash tools/openbadges/install.sh

@@ -100,6 +100,11 @@ class Settings:
                 f"refusing to start with CERCLE_ENV={self.env}: " + "; ".join(problems)
             )
 
+    def __repr__(self) -> str:
+        # The generated repr would print every secret into a log line or a traceback.
+        shown = (f"{f.name}={_shown(f.name, getattr(self, f.name))!r}" for f in fields(self))
+        return f"{type(self).__name__}({', '.join(shown)})"
+
     @property
     def is_production(self) -> bool:
         """True when running with production safeguards (no dev tokens, no GraphiQL)."""
@@ -166,6 +171,11 @@ PRODUCTION_SECRETS: dict[str, int] = {
 # The internal tools' HTTP tokens: optional in production, but secret when set.
 TOOL_TOKENS = ("LMS_TOKEN", "SURVEY_TOOL_TOKEN", "SOCIAL_TRACKER_TOKEN", "DIRECTORY_TOKEN")
 
+# Variables whose values `repr(settings)` masks; it masks the password of every URL too
+# (MONGO_URL, REDIS_URL).
+SECRETS = frozenset({*PRODUCTION_SECRETS, *TOOL_TOKENS, "KAFKA_SASL_PASSWORD"})
+MASK = "***"
+
 
 def configuration_problems(settings: Settings) -> list[str]:
     """What keeps `settings` from running safely, one sentence per variable (empty when
@@ -209,6 +219,26 @@ def _secret_problem(variable: str, value: str, min_length: int) -> str | None:
     if len(value) < min_length:
         return f"{variable} is shorter than {min_length} characters"
     return None
+
+
+def _shown(field_name: str, value: Any) -> Any:
+    """A field's value as `repr(settings)` shows it: a set secret masked, and a URL with
+    its password masked."""
+    if _variable_name(field_name) in SECRETS:
+        return MASK if value else value
+    return _without_password(value) if isinstance(value, str) else value
+
+
+def _without_password(value: str) -> str:
+    """`value` with the password of its URL masked (`redis://:***@host:6379/0`)."""
+    scheme, separator, rest = value.partition("://")
+    # Up to the last `@` before the query: a password may hold an unencoded `@` or `/`.
+    before_query, question_mark, query = rest.partition("?")
+    userinfo, at, hosts = before_query.rpartition("@")
+    user, colon, _password = userinfo.partition(":")
+    if not (separator and at and colon):
+        return value
+    return f"{scheme}://{user}:{MASK}@{hosts}{question_mark}{query}"
 
 
 def _field_name(variable: str) -> str:

@@ -7,8 +7,9 @@ the development secret (what `make token` prints), and RS256 ones too when a key
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,11 @@ ADMIN_ROLE = "admin"
 # Clocks of the identity provider and of the gateway drift a little.
 LEEWAY_S = 30
 DEV_TOKEN_TTL_S = 8 * 3600
+# The identity provider's keys are fetched again once they are this old (on the next
+# token), and never more often than every JWKS_MIN_INTERVAL_S, whatever the token says.
+JWKS_MAX_AGE_S = 300.0
+JWKS_MIN_INTERVAL_S = 30.0
+JWKS_TIMEOUT_S = 2.0
 
 
 class ConfigurationError(CercleError):
@@ -47,6 +53,65 @@ class Caller:
         return self.is_admin or (employee_id is not None and employee_id == self.employee_id)
 
 
+class JwksKeys:
+    """The identity provider's signing keys by `kid`, from its JWKS document.
+
+    The document is fetched again when the keys are older than `max_age_s`, or when a token
+    names a `kid` they lack (the provider may have rotated its key), but never twice within
+    `min_interval_s`, whether the last fetch worked or not: a forged header with a new `kid`
+    on every request costs the provider one fetch per interval, not one per request.
+    Within the interval an unknown `kid` is refused at once. A failed fetch keeps the keys
+    of the last good one: an outage of the provider does not log everybody out."""
+
+    def __init__(
+        self,
+        fetch: Callable[[], Any],
+        clock: Callable[[], float] = time.monotonic,
+        max_age_s: float = JWKS_MAX_AGE_S,
+        min_interval_s: float = JWKS_MIN_INTERVAL_S,
+    ) -> None:
+        self._fetch = fetch
+        self._clock = clock
+        self.max_age_s = max_age_s
+        self.min_interval_s = min_interval_s
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._fetched_at: float | None = None
+        self._tried_at: float | None = None
+        # gthread workers verify tokens concurrently: one fetch at a time.
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_url(cls, url: str, timeout_s: float = JWKS_TIMEOUT_S) -> JwksKeys:
+        """Keys fetched from `url` by PyJWT's client (http(s) only, no redirects); the
+        caching is this class's."""
+        client = jwt.PyJWKClient(url, cache_jwk_set=False, timeout=timeout_s)
+        return cls(client.fetch_data)
+
+    def key_for(self, kid: str | None) -> jwt.PyJWK:
+        """The signing key named `kid`, or `Unauthorized` when the provider has none."""
+        with self._lock:
+            now = self._clock()
+            stale = self._fetched_at is None or now - self._fetched_at >= self.max_age_s
+            may_fetch = self._tried_at is None or now - self._tried_at >= self.min_interval_s
+            if (stale or kid not in self._keys) and may_fetch:
+                self._refresh(now)
+            key = self._keys.get(kid) if kid is not None else None
+        if key is None:
+            raise Unauthorized("no key of the identity provider matches the token")
+        return key
+
+    def _refresh(self, now: float) -> None:
+        self._tried_at = now
+        try:
+            keys = jwt.PyJWKSet.from_dict(self._fetch()).keys
+        except jwt.PyJWTError:
+            return  # unreachable, or no usable key in the answer: keep the last good keys
+        self._keys = {
+            key.key_id: key for key in keys if key.key_id and key.public_key_use in ("sig", None)
+        }
+        self._fetched_at = now
+
+
 class TokenVerifier:
     """Checks bearer tokens against the keys and claims the settings configure."""
 
@@ -57,12 +122,13 @@ class TokenVerifier:
         hs256_secret: str | None = None,
         rs256_public_key: str | None = None,
         jwks_url: str | None = None,
+        jwks: JwksKeys | None = None,
     ) -> None:
         self.issuer = issuer
         self.audience = audience
         self.hs256_secret = hs256_secret
         self.rs256_public_key = rs256_public_key
-        self.jwks = jwt.PyJWKClient(jwks_url, cache_keys=True, timeout=2) if jwks_url else None
+        self.jwks = jwks or (JwksKeys.from_url(jwks_url) if jwks_url else None)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TokenVerifier:
@@ -82,10 +148,11 @@ class TokenVerifier:
     def verify(self, token: str) -> Caller:
         """The caller a token names, or `Unauthorized` saying what is wrong with it."""
         try:
-            algorithm = jwt.get_unverified_header(token).get("alg")
+            header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as error:
             raise Unauthorized("malformed token") from error
-        key = self._key_for(algorithm, token)
+        algorithm = header.get("alg")
+        key = self._key_for(algorithm, header.get("kid"))
         try:
             claims = jwt.decode(
                 token,
@@ -110,16 +177,13 @@ class TokenVerifier:
             raise Unauthorized("invalid token") from error
         return _caller_of(claims)
 
-    def _key_for(self, algorithm: Any, token: str) -> Any:
+    def _key_for(self, algorithm: Any, kid: Any) -> Any:
         if algorithm == "HS256" and self.hs256_secret:
             return self.hs256_secret
         if algorithm == "RS256" and self.rs256_public_key:
             return self.rs256_public_key
         if algorithm == "RS256" and self.jwks is not None:
-            try:
-                return self.jwks.get_signing_key_from_jwt(token).key
-            except jwt.PyJWTError as error:
-                raise Unauthorized("no key of the identity provider matches the token") from error
+            return self.jwks.key_for(kid if isinstance(kid, str) else None).key
         raise Unauthorized(f"tokens signed with {algorithm!s} are not accepted")
 
 

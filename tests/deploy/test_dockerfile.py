@@ -198,9 +198,34 @@ def test_the_image_python_is_the_one_the_project_requires() -> None:
     assert base.startswith(f"python:3.{minor.group(1)}-slim"), base
 
 
-def test_the_image_dependencies_are_the_pinned_runtime_ones() -> None:
-    text = DOCKERFILE.read_text()
-    # Read from pyproject.toml at build time: no second list of pins to drift.
-    assert "tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']" in text
-    dependencies = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
-    assert any(d.startswith("gunicorn==") for d in dependencies)
+def test_the_image_installs_the_runtime_lock_checking_every_hash() -> None:
+    # The lock is checked against pyproject.toml by tests/unit/common/test_lock.py.
+    (install,) = [
+        i for i in _instructions() if i.keyword == "RUN" and "-r requirements.lock" in i.arguments
+    ]
+    assert "--require-hashes" in install.arguments
+    assert "requirements.lock" in _copied_sources()
+    assert "gunicorn==" in (REPO / "requirements.lock").read_text()
+
+
+def test_every_gunicorn_reads_the_repository_config_that_disables_its_control_socket() -> None:
+    config: dict[str, object] = {}
+    exec((REPO / "gunicorn.conf.py").read_text(), config)
+    assert config["control_socket_disable"] is True
+    # gunicorn reads ./gunicorn.conf.py: the file lands in /app, which the runtime stage
+    # takes whole and works in, and no workload runs elsewhere.
+    workdir = None
+    for instruction in _instructions():
+        if instruction.keyword == "WORKDIR":
+            workdir = instruction.arguments
+        if instruction.keyword == "COPY" and instruction.arguments == "gunicorn.conf.py ./":
+            assert workdir == "/app"
+            break
+    else:
+        raise AssertionError("the Dockerfile does not COPY gunicorn.conf.py ./")
+    runtime = _runtime_stage()
+    assert [i.arguments for i in runtime if i.keyword == "WORKDIR"] == ["/app"]
+    assert any(i.arguments == "--from=build /app /app" for i in runtime if i.keyword == "COPY")
+    for workload in cercle_workloads(render("prod")):
+        for container in workload.pod_spec["containers"]:
+            assert "workingDir" not in container, workload.name

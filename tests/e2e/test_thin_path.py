@@ -68,9 +68,11 @@ def test_a_share_posted_over_http_reaches_the_leaderboard_and_earns_first_share(
 
     token = issue_dev_token(stack.settings, employee_id, [], 600)
     board = eventually(
-        lambda: (body := graphql(stack, token, LEADERBOARD, {"teamId": team_id}))
-        and body["data"]["leaderboard"]["edges"]
-        and body,
+        lambda: (
+            (body := graphql(stack, token, LEADERBOARD, {"teamId": team_id}))
+            and body["data"]["leaderboard"]["edges"]
+            and body
+        ),
         "the share on the team's leaderboard",
     )
     assert board == {
@@ -91,9 +93,11 @@ def test_a_share_posted_over_http_reaches_the_leaderboard_and_earns_first_share(
     }
 
     badges = eventually(
-        lambda: (body := graphql(stack, token, BADGES, {"id": employee_id}))
-        and body["data"]["employee"]["badges"]
-        and body,
+        lambda: (
+            (body := graphql(stack, token, BADGES, {"id": employee_id}))
+            and body["data"]["employee"]["badges"]
+            and body
+        ),
         "the employee's badges",
     )
     awarded = {

@@ -196,8 +196,9 @@ def test_a_directory_tombstone_erases_the_employee(settings, components, produce
         send(producer, EMPLOYEES, employee_id, None)
         producer.flush()
         wait_until(
-            lambda: components.service.awards.get(first_share_award(components, employee_id))
-            is None,
+            lambda: (
+                components.service.awards.get(first_share_award(components, employee_id)) is None
+            ),
             what="awards erased",
         )
     assert components.service.states.load(employee_id)[1] is None

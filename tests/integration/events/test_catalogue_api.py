@@ -282,9 +282,11 @@ def test_inbound_dead_letters_invented_items_and_untrusted_sources(
     runner.start()
     try:
         letters = dead.wait_for(
-            lambda ms: len([m for m in ms if _headers(m)["cercle.consumer_group"] == group])
-            >= len(refused)
-            and store.find_event(good["id"]) is not None,
+            lambda ms: (
+                len([m for m in ms if _headers(m)["cercle.consumer_group"] == group])
+                >= len(refused)
+                and store.find_event(good["id"]) is not None
+            ),
             60,
         )
     finally:

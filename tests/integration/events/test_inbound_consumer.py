@@ -93,10 +93,11 @@ def test_inbound_messages_are_accepted_or_dead_lettered(
         producer.flush()
         producer.close()
         letters = dead.wait_for(
-            lambda ms: len([m for m in ms if _headers(m)["cercle.consumer_group"] == group])
-            >= len(bad)
-            and store.find_event(first_hire_event["id"]) is not None
-            and store.find_employee(leaver)["erased"] is True,
+            lambda ms: (
+                len([m for m in ms if _headers(m)["cercle.consumer_group"] == group]) >= len(bad)
+                and store.find_event(first_hire_event["id"]) is not None
+                and store.find_employee(leaver)["erased"] is True
+            ),
             60,
         )
     finally:

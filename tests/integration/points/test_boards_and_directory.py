@@ -16,8 +16,10 @@ from tests.integration.points.harness import PointsHarness, wait_until
 
 def _known(harness: PointsHarness, *employees: str) -> None:
     wait_until(
-        lambda: harness.processor is not None
-        and all(e in harness.processor.directory for e in employees),
+        lambda: (
+            harness.processor is not None
+            and all(e in harness.processor.directory for e in employees)
+        ),
         message="directory snapshots",
     )
 
@@ -79,8 +81,10 @@ def test_visibility_change_and_erasure_update_the_boards(
 
     harness.employee(employee, team=team, site="paris", visibility="pseudonym", pseudonym="Kite")
     wait_until(
-        lambda: harness.processor is not None
-        and harness.processor.directory[employee].visibility == "pseudonym",
+        lambda: (
+            harness.processor is not None
+            and harness.processor.directory[employee].visibility == "pseudonym"
+        ),
         message="the new visibility",
     )
     entries = _board(client, f"&scope=team&team_id={team}")["entries"]
@@ -138,8 +142,9 @@ def test_moving_team_moves_the_points_and_small_teams_win_per_active_member(
 
     harness.employee(big[0], team=small_team, site=nantes)
     wait_until(
-        lambda: harness.processor is not None
-        and harness.processor.directory[big[0]].team == small_team,
+        lambda: (
+            harness.processor is not None and harness.processor.directory[big[0]].team == small_team
+        ),
         message="the team move",
     )
     assert board("/v1/leaderboards/teams?period=week", "team_id", "points", "active_members") == [

@@ -37,8 +37,10 @@ def _index(settings: Settings) -> LeaderboardIndex:
 
 def _known(harness: PointsHarness, *employees: str) -> None:
     wait_until(
-        lambda: harness.processor is not None
-        and all(e in harness.processor.directory for e in employees),
+        lambda: (
+            harness.processor is not None
+            and all(e in harness.processor.directory for e in employees)
+        ),
         message="directory snapshots",
     )
 
@@ -234,9 +236,11 @@ def test_two_consumers_in_one_group_share_the_work_and_survive_a_rebalance(
     other.start()
     try:
         wait_until(
-            lambda: first.assignment
-            and second.assignment
-            and len(first.assignment | second.assignment) == 12,
+            lambda: (
+                first.assignment
+                and second.assignment
+                and len(first.assignment | second.assignment) == 12
+            ),
             timeout=60,
             message="both members to get partitions",
         )

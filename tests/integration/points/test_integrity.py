@@ -46,8 +46,10 @@ def _index(settings: Settings) -> LeaderboardIndex:
 
 def _known(harness: PointsHarness, *employees: str) -> None:
     wait_until(
-        lambda: harness.processor is not None
-        and all(e in harness.processor.directory for e in employees),
+        lambda: (
+            harness.processor is not None
+            and all(e in harness.processor.directory for e in employees)
+        ),
         message="directory snapshots",
     )
 

@@ -2,7 +2,13 @@ import dataclasses
 
 import pytest
 
-from cercle_common.settings import ENVIRONMENT, PRODUCTION_SECRETS, ConfigurationError, Settings
+from cercle_common.settings import (
+    ENVIRONMENT,
+    PRODUCTION_SECRETS,
+    SECRETS,
+    ConfigurationError,
+    Settings,
+)
 
 
 def test_defaults_point_at_the_local_stack() -> None:
@@ -86,6 +92,34 @@ def _hint(variable: str) -> str:
 def test_a_refusal_never_shows_a_secret_value() -> None:
     message = refusal(prod(ADMIN_TOKEN="short-but-secret"))
     assert "short-but-secret" not in message
+
+
+def test_repr_shows_no_secret_nor_a_password_inside_a_url() -> None:
+    secrets = {variable: f"{variable.lower()}-secret-{'x' * 32}" for variable in SECRETS}
+    environ = prod(
+        **secrets,
+        MONGO_URL="mongodb://cercle:m0ngo-pa@ss/word@db-0:27017,db-1:27017/?replicaSet=rs0",
+        REDIS_URL="rediss://:r3dis-password@valkey:6380/0",
+        KAFKA_SASL_USERNAME="cercle-points",
+    )
+    shown = repr(Settings.from_env(environ=environ))
+    for value in [*secrets.values(), "m0ngo-pa", "ss/word", "r3dis-password"]:
+        assert value not in shown
+    # What helps reading a log stays: who connects where, and whether a secret is set.
+    assert "mongo_url='mongodb://cercle:***@db-0:27017,db-1:27017/?replicaSet=rs0'" in shown
+    assert "redis_url='rediss://:***@valkey:6380/0'" in shown
+    assert "kafka_sasl_username='cercle-points'" in shown
+    assert "jwt_secret='***'" in shown
+    assert str(Settings.from_env(environ=environ)) == shown
+
+
+def test_repr_names_every_field_and_leaves_urls_without_a_password_as_they_are() -> None:
+    settings = Settings.from_env(environ={"JWT_SECRET": ""})
+    shown = repr(settings)
+    assert shown.startswith("Settings(env='dev', ")
+    assert all(f"{field.name}=" in shown for field in dataclasses.fields(Settings))
+    assert "mongo_url='mongodb://127.0.0.1:27017/'" in shown
+    assert "jwt_secret=''" in shown
 
 
 @pytest.mark.parametrize("key", ["JWT_PUBLIC_KEY", "JWT_JWKS_URL"])

@@ -121,6 +121,18 @@ def test_hs256_signed_with_the_public_key_is_refused(rsa_keys: tuple[Any, str]) 
         TokenVerifier.from_settings(prod(public_pem)).verify(forged)
 
 
+def test_a_token_with_a_critical_header_the_gateway_does_not_know_is_refused(
+    rsa_keys: tuple[Any, str],
+) -> None:
+    # RFC 7515: a `crit` extension the recipient does not understand voids the token
+    # (PyJWT before 2.12 ignored it).
+    private_key, public_pem = rsa_keys
+    headers = {"crit": ["x-must-check"], "x-must-check": "policy-7"}
+    token = jwt.encode(claims(), private_key, algorithm="RS256", headers=headers)
+    with pytest.raises(Unauthorized, match="malformed token"):
+        TokenVerifier.from_settings(prod(public_pem)).verify(token)
+
+
 def test_production_without_a_key_does_not_start() -> None:
     with pytest.raises(ConfigurationError):
         TokenVerifier.from_settings(production_settings())

@@ -1,0 +1,8 @@
+"""Read by every gunicorn of Cercle: gunicorn loads `./gunicorn.conf.py` from its working
+directory (the repository root under devstack, /app in the image and on Kubernetes).
+The commands state everything else (bind, workers, timeouts)."""
+
+# gunicorn 25.1 opens a control socket by default, under $XDG_RUNTIME_DIR or
+# $HOME/.gunicorn: the image has no home and a read-only root file system, and the APIs
+# of one machine would take the one path from each other. Nothing uses `gunicornc`.
+control_socket_disable = True
