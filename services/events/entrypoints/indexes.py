@@ -1,21 +1,16 @@
-"""`python -m services.events.indexes`: the events database's secondary indexes.
-
-Every query of the service is served on MongoDB by `_id` or by one of these (the
-README's "Indexes" table lists the same). Whole-collection reads of bounded collections
-(the directory and catalogue copies, the directory outbox, the sequence blocks) and the
-relay's read of the outbox in natural order need none."""
+"""`python -m services.events.entrypoints.indexes [--check]`: the events database's
+secondary indexes (declared in `adapters/indexes.py`), created idempotently; with
+`--check`, only say which are missing (exit status 1 if any). The `cercle-indexes` Job
+runs it at each release, then the points and badges services' own."""
 
 from __future__ import annotations
 
 import sys
 
-from cercle_common.mongo import Index, run_index_command
+from cercle_common.mongo import run_index_command
+from services.events.adapters.indexes import INDEXES
 
-INDEXES = (
-    Index("survey_answers", (("survey_id", 1),), "eNPS reads one survey's answers"),
-    Index("survey_answers", (("employee_id", 1),), "erasure drops an employee's answers"),
-    Index("catalogue", (("kind", 1), ("id", 1)), "the admin lists one kind in id order"),
-)
+__all__ = ["INDEXES", "main"]
 
 
 def main(argv: list[str] | None = None) -> int:
