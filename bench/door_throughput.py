@@ -16,8 +16,8 @@ For each size of store, in increasing order:
    sequences, `sequences`), in parallel processes, printing progress and the time taken;
    the directory (a few hundred employees) and one catalogued content come first.
 2. Serves the events API exactly as `make run` does (gunicorn, `GUNICORN_WORKERS`) with the outbox
-   relay running (`python -m services.events.relay`), and beside it the raw limit: a bare
-   gunicorn + Flask app with the same workers that parses the same JSON bodies and
+   relay running (`python -m services.events.entrypoints.relay`), and beside it the raw
+   limit: a bare gunicorn + Flask app with the same workers that parses the same JSON bodies and
    answers a similar JSON (`bare_app` below).
 3. Posts `content.shared` events with fresh ids, in batches of 100 (`POST
    /v1/events:batch`) and one per request (`POST /v1/events`) over several concurrent
@@ -28,8 +28,9 @@ For each size of store, in increasing order:
    that took (the relay's pace: accepted and published per second).
 4. Inbound Kafka: publishes messages on `cercle.inbound.social-tracker.v1`, consumes them with
    kafka-python in a group of its own with one unordered bulk insert per poll (the raw
-   limit), then with the real inbound consumer (`services.events.consumer.build_loop`) in
-   another group, counting what it accepts as it writes the acceptance records. Both rates
+   limit), then with the real inbound consumer
+   (`services.events.entrypoints.consumer.build_loop`) in another group, counting what it
+   accepts as it writes the acceptance records. Both rates
    run from the end of the first batch's write to the end of the last one.
 5. Times one `recordShare` mutation at a time through the gateway (gunicorn as devstack
    serves it, `EVENTS_URL` = this API, dev tokens signed beforehand): p50 / p99.
@@ -85,13 +86,13 @@ from cercle_common.settings import Settings
 from cercle_common.topics import DEADLETTER, INBOUND_TOPICS
 from devstack.services import GUNICORN_WORKERS
 from gateway.auth import issue_dev_token
-from services.events.catalogue import Catalogue
-from services.events.consumer import build_loop
-from services.events.directory import Directory
+from services.events.adapters.catalogue import MongoCatalogue
+from services.events.adapters.event_store import EventStore, acceptance_record
+from services.events.domain.accepted import AcceptedEvent, accepted_event
 from services.events.domain.directory import parse_record
 from services.events.domain.events import fingerprint, validate_data
-from services.events.ingest import acceptance_record, entry_document, utc_now
-from services.events.store import EventStore
+from services.events.entrypoints.consumer import build_loop
+from services.events.handlers import Catalogue, Directory, utc_now
 
 # The inbound traffic of the bench is the social-network tracker's.
 TRACKER_TOPIC = INBOUND_TOPICS["social-tracker"]
@@ -309,7 +310,7 @@ def create_directory(store: EventStore, employees: list[str]) -> None:
             "visibility": "visible",
         }
         directory.save(employee, parse_record(record))
-    Catalogue(store.db, utc_now).put(
+    Catalogue(MongoCatalogue(store.db), utc_now).put(
         "content", CONTENT_ID, {"title": "The door at scale", "url": "https://example.org/bench"}
     )
 
@@ -350,7 +351,7 @@ def seed_range(task: tuple[str, str, int, int, list[str], str]) -> int:
         data = validate_data(envelope.type, envelope.data)
         digest = fingerprint(envelope)
         record = acceptance_record(
-            entry_document(envelope, data, digest, now, f"{nonce}{offset:06d}")
+            accepted_event(envelope, data, digest, now, f"{nonce}{offset:06d}")
         )
         accepted.append(record)
         events.append({**record, "sequence": sequence})
@@ -660,10 +661,10 @@ class CountingStore(EventStore):
         self.marks = Marks()
         self._lock = threading.Lock()
 
-    def insert_accepted(self, documents: list[dict[str, Any]]) -> set[str]:
-        refused = super().insert_accepted(documents)
+    def insert_accepted(self, events: Sequence[AcceptedEvent]) -> set[str]:
+        refused = super().insert_accepted(events)
         with self._lock:
-            self.marks.add(len(documents) - len(refused))
+            self.marks.add(len(events) - len(refused))
         return refused
 
 
@@ -799,8 +800,8 @@ class Run:
 def measure(bench: Run, stored: int) -> Figures:
     """Every figure at one size of store: serve, load, stop."""
     args = bench.args
-    api = bench.processes.gunicorn("events-api", "services.events.app:create_app()")
-    relay = bench.processes.consumer("events-relay", "services.events.relay")
+    api = bench.processes.gunicorn("events-api", "services.events.entrypoints.app:create_app()")
+    relay = bench.processes.consumer("events-relay", "services.events.entrypoints.relay")
     try:
         warm_up(bench, api, relay, stored)
         figures = Figures(stored)
@@ -921,7 +922,8 @@ def inbound(bench: Run, stored: int) -> tuple[float, float]:
         bench.refusals += count - door.total
         print(
             f"  !! inbound: the consumer accepted {door.total:,} of {count:,} events in "
-            f"{running:.0f}s; {dead} dead letters (python -m services.events.deadletters list)"
+            f"{running:.0f}s; {dead} dead letters "
+            "(python -m services.events.entrypoints.deadletters list)"
         )
     rate, n, seconds = door.rate()
     print(

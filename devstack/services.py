@@ -102,10 +102,15 @@ DEV_PORTS = ServicePorts()
 def service_table(ports: ServicePorts = DEV_PORTS) -> tuple[ServiceProcess, ...]:
     """Every process of `run`, in start order (stopped in the reverse one)."""
     return (
-        _api("events-api", "services.events.app:create_app()", ports.events),
-        _consumer("events-relay", "services.events.relay", ports.health_base + 11, EVENTS_USER),
+        _api("events-api", "services.events.entrypoints.app:create_app()", ports.events),
         _consumer(
-            "events-inbound", "services.events.consumer", ports.health_base + 12, EVENTS_USER
+            "events-relay", "services.events.entrypoints.relay", ports.health_base + 11, EVENTS_USER
+        ),
+        _consumer(
+            "events-inbound",
+            "services.events.entrypoints.consumer",
+            ports.health_base + 12,
+            EVENTS_USER,
         ),
         _api("points-api", "services.points.app:create_app()", ports.points),
         _consumer(

@@ -78,6 +78,15 @@ class Workload:
         return command
 
     @property
+    def steps(self) -> list[list[str]]:
+        """What the Cercle container runs: its command, or each command of a `sh -c` line
+        of commands joined by `&&` (run in turn)."""
+        if self.command[:2] == ["sh", "-c"]:
+            (line,) = self.command[2:]
+            return [step.split() for step in line.split("&&")]
+        return [self.command]
+
+    @property
     def is_api(self) -> bool:
         return self.kind == "Deployment" and self.command[0] == "gunicorn"
 

@@ -18,30 +18,42 @@ from cercle_common.health import health_blueprint
 from cercle_common.settings import Settings
 from tests.deploy.kit import REPO, Manifest, Workload, cercle_workloads, render
 
-# The processes of the kit, by the command they run (the contract with the services).
-EXPECTED_COMMANDS = {
-    "events-api": "services.events.app:create_app()",
+# The processes of the kit, by the command they run (the contract with the services); the
+# index Job runs each service's index command in turn.
+EXPECTED_COMMANDS: dict[str, str | tuple[str, ...]] = {
+    "events-api": "services.events.entrypoints.app:create_app()",
     "points-api": "services.points.app:create_app()",
     "badges-api": "services.badges.app:create_app()",
     "gateway": "gateway.app:create_app()",
-    "events-consumer": "services.events.consumer",
-    "events-relay": "services.events.relay",
+    "events-consumer": "services.events.entrypoints.consumer",
+    "events-relay": "services.events.entrypoints.relay",
     "points-consumer": "services.points.consumer",
     "badges-consumer": "services.badges.consumer",
     "badges-scheduler": "services.badges.scheduler",
-    "cercle-indexes": "services.indexes",
+    "cercle-indexes": (
+        "services.events.entrypoints.indexes",
+        "services.points.entrypoints.indexes",
+        "services.badges.entrypoints.indexes",
+    ),
 }
+APIS = sorted(n for n, c in EXPECTED_COMMANDS.items() if isinstance(c, str) and ":" in c)
+PYTHON_COMMANDS = sorted(n for n in EXPECTED_COMMANDS if n not in APIS)
 
 
 def _workloads() -> dict[str, Workload]:
     return {w.name: w for w in cercle_workloads(render("prod"))}
 
 
-def _target(workload: Workload) -> str:
+def _target(workload: Workload) -> str | tuple[str, ...]:
     if workload.is_api:
         return workload.command[-1]
-    assert workload.command[:2] == ["python", "-m"], workload.name
-    (module,) = workload.command[2:]
+    modules = tuple(_module(workload, step) for step in workload.steps)
+    return modules[0] if len(modules) == 1 else modules
+
+
+def _module(workload: Workload, step: list[str]) -> str:
+    assert step[:2] == ["python", "-m"], workload.name
+    (module,) = step[2:]
     return module
 
 
@@ -49,30 +61,36 @@ def test_the_kit_runs_the_expected_processes(manifests: list[Manifest]) -> None:
     assert {w.name: _target(w) for w in cercle_workloads(manifests)} == EXPECTED_COMMANDS
 
 
-@pytest.mark.parametrize("name", sorted(n for n, c in EXPECTED_COMMANDS.items() if ":" not in c))
+@pytest.mark.parametrize("name", PYTHON_COMMANDS)
 def test_every_python_command_is_a_runnable_module_of_the_repository(name: str) -> None:
-    module = _target(_workloads()[name])
-    spec = importlib.util.find_spec(module)
-    assert spec is not None and spec.origin is not None, f"{module} does not exist"
-    source = Path(spec.origin)
-    assert REPO in source.parents, f"{module} is not the repository's"
-    assert 'if __name__ == "__main__":' in source.read_text(), f"{module} does nothing when run"
+    workload = _workloads()[name]
+    for step in workload.steps:
+        module = _module(workload, step)
+        spec = importlib.util.find_spec(module)
+        assert spec is not None and spec.origin is not None, f"{module} does not exist"
+        source = Path(spec.origin)
+        assert REPO in source.parents, f"{module} is not the repository's"
+        assert 'if __name__ == "__main__":' in source.read_text(), f"{module} does nothing"
 
 
 @pytest.mark.parametrize(
     "name",
     sorted(
-        n for n, c in EXPECTED_COMMANDS.items() if c.endswith("consumer") or c.endswith("relay")
+        n
+        for n, c in EXPECTED_COMMANDS.items()
+        if isinstance(c, str) and (c.endswith("consumer") or c.endswith("relay"))
     ),
 )
 def test_every_long_running_process_serves_its_health_port(name: str) -> None:
-    spec = importlib.util.find_spec(_target(_workloads()[name]))
+    target = _target(_workloads()[name])
+    assert isinstance(target, str), name
+    spec = importlib.util.find_spec(target)
     assert spec is not None and spec.origin is not None
     source = Path(spec.origin).read_text()
     assert "run_consumer(" in source or "serve_health_in_background(" in source, name
 
 
-@pytest.mark.parametrize("name", sorted(n for n, c in EXPECTED_COMMANDS.items() if ":" in c))
+@pytest.mark.parametrize("name", APIS)
 def test_every_api_probe_path_is_served_by_its_app(name: str) -> None:
     workload = _workloads()[name]
     module_name, _, call = workload.command[-1].partition(":")

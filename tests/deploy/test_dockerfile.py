@@ -136,9 +136,9 @@ def test_every_copied_path_exists_and_reaches_the_build_context() -> None:
 def test_every_package_the_kit_runs_is_copied_into_the_image() -> None:
     copied = _copied_sources()
     for workload in cercle_workloads(render("prod")):
-        target = workload.command[-1]
-        top_package = target.split(".")[0].split(":")[0]
-        assert top_package in copied, workload.name
+        for step in workload.steps:
+            top_package = step[-1].split(".")[0].split(":")[0]
+            assert top_package in copied, workload.name
 
 
 def test_the_copied_code_imports_nothing_left_out_of_the_image() -> None:

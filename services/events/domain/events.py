@@ -201,11 +201,12 @@ def _integer(value: Any, path: str, minimum: int | None, maximum: int | None) ->
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValidationError("must be an integer", path)
-    if minimum is not None and value < minimum:
+    number: int = value
+    if minimum is not None and number < minimum:
         raise ValidationError(f"must be at least {minimum}", path)
-    if maximum is not None and value > maximum:
+    if maximum is not None and number > maximum:
         raise ValidationError(f"must be at most {maximum}", path)
-    return value
+    return number
 
 
 def check_not_in_future(occurred_at: datetime, now: datetime) -> None:

@@ -1,18 +1,32 @@
-"""Every index a service's queries need on MongoDB is declared once (its `indexes`
-module), listed in its README, and exists once its index command has run."""
+"""Every index a service's queries need on MongoDB is declared once (read by its index
+command, `python -m services.<service>.entrypoints.indexes`), listed in its README, and
+exists once that command has run."""
 
 from __future__ import annotations
 
+import importlib
 import re
 from pathlib import Path
 
 import pytest
 
-from cercle_common.mongo import connect, create_indexes, missing_indexes
+from cercle_common.mongo import Index, connect, create_indexes, missing_indexes
 from cercle_common.settings import Settings
-from services.indexes import SERVICES, declared_indexes, ensure_all_indexes
 
 ROOT = Path(__file__).resolve().parents[3]
+SERVICES = ("events", "points", "badges")
+# What the `cercle-indexes` Job runs, in turn.
+INDEX_COMMANDS = tuple(f"services.{service}.entrypoints.indexes" for service in SERVICES)
+
+
+def declared_indexes(service: str) -> tuple[Index, ...]:
+    """The indexes a service's index command creates."""
+    indexes: tuple[Index, ...] = importlib.import_module(
+        f"services.{service}.entrypoints.indexes"
+    ).INDEXES
+    return indexes
+
+
 ROW = re.compile(r"^\| `(?P<collection>[a-z_]+)` \| `(?P<keys>[^`]+)` \| (?P<serves>.+?) \|$")
 
 
@@ -57,12 +71,24 @@ def test_every_declared_index_exists_after_the_command(settings: Settings, servi
         database.client.close()
 
 
-def test_indexes_are_created_in_every_service_database_and_again_harmlessly(
-    settings: Settings,
+def test_the_index_commands_create_every_service_index_and_again_harmlessly(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    names = ensure_all_indexes(settings)
-    assert ensure_all_indexes(settings) == names  # idempotent
+    # The commands read their settings from the environment: this test's databases.
+    monkeypatch.setenv("MONGO_DB_PREFIX", settings.mongo_db_prefix)
+    for _ in range(2):  # idempotent
+        for command in INDEX_COMMANDS:
+            assert importlib.import_module(command).main([]) == 0, command
     client = connect(settings, "events", alias="check-all").client
-    for name in names:
-        client.drop_database(name)
-    client.close()
+    try:
+        for service in SERVICES:
+            database = client[settings.database_name(service)]
+            assert missing_indexes(database, declared_indexes(service)) == []
+            assert (
+                importlib.import_module(INDEX_COMMANDS[SERVICES.index(service)]).main(["--check"])
+                == 0
+            )
+    finally:
+        for service in SERVICES:
+            client.drop_database(settings.database_name(service))
+        client.close()

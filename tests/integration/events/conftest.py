@@ -19,9 +19,9 @@ from kafka.structs import OffsetAndMetadata
 from cercle_common.messaging import client_options, make_producer
 from cercle_common.settings import Settings
 from cercle_common.topics import INBOUND_TOPICS
-from services.events.app import create_app
-from services.events.relay import Relay
-from services.events.store import ALIAS, EventStore
+from services.events.adapters.event_store import ALIAS, EventStore
+from services.events.entrypoints.app import create_app
+from services.events.entrypoints.relay import Relay
 
 # What the tests' events name, in the catalogue of every test's database.
 CATALOGUE = {

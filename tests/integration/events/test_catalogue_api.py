@@ -12,7 +12,7 @@ from typing import Any
 from cercle_common.envelope import format_instant
 from cercle_common.messaging import make_producer
 from cercle_common.topics import DEADLETTER, INBOUND_TOPICS
-from services.events.consumer import build_loop
+from services.events.entrypoints.consumer import build_loop
 
 
 def _now() -> str:

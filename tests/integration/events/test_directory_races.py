@@ -7,7 +7,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
-from services.events.store import EventStore
+from services.events.adapters.event_store import EventStore
 
 
 def change(employee_id: str, version: int) -> dict:

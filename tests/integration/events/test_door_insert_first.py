@@ -12,8 +12,8 @@ from pymongo import MongoClient, monitoring
 
 from cercle_common.errors import InfrastructureError
 from cercle_common.settings import Settings
-from services.events.ingest import Ingestion
-from services.events.store import EventStore
+from services.events.adapters.event_store import EventStore
+from services.events.handlers import Ingestion
 from tests.integration.events.conftest import share
 
 TRACKER = ("social-tracker",)  # the credential the shares speak with

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 
 from cercle_common.messaging import make_producer
 from cercle_common.topics import DEADLETTER, INBOUND_TOPICS
-from services.events.consumer import build_loop
-from services.events.deadletters import list_dead_letters, read_dead_letters
+from services.events.entrypoints.consumer import build_loop
+from services.events.entrypoints.deadletters import list_dead_letters, read_dead_letters
 from tests.waiting import wait_until
 
 SOCIAL = INBOUND_TOPICS["social-tracker"]

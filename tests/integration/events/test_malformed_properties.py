@@ -14,9 +14,8 @@ from hypothesis import strategies as st
 from cercle_common.errors import CercleError
 from cercle_common.messaging import Record, is_infrastructure_failure
 from cercle_common.topics import INBOUND_TOPICS
-from services.events.consumer import InboundHandler
-from services.events.directory import Directory
-from services.events.ingest import Ingestion
+from services.events.entrypoints.consumer import InboundHandler
+from services.events.handlers import Directory, Ingestion
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),

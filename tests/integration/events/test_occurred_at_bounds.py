@@ -13,11 +13,10 @@ import pytest
 from cercle_common.errors import ValidationError
 from cercle_common.messaging import Record, is_infrastructure_failure
 from cercle_common.topics import INBOUND_TOPICS
-from services.events.app import create_app
-from services.events.consumer import InboundHandler
-from services.events.directory import Directory
-from services.events.ingest import Ingestion
-from services.events.store import ALIAS
+from services.events.adapters.event_store import ALIAS
+from services.events.entrypoints.app import create_app
+from services.events.entrypoints.consumer import InboundHandler
+from services.events.handlers import Directory, Ingestion
 
 YEAR_ONE_IN_PARIS = "0001-01-01T00:30:00+01:00"
 

@@ -20,14 +20,14 @@ import requests
 from cercle_common.messaging import make_producer
 from cercle_common.settings import Settings
 from cercle_common.topics import DEADLETTER, EVENTS, INBOUND_TOPICS
-from services.events.app import create_app
-from services.events.consumer import build_loop
-from services.events.deadletters import main as deadletters_main
-from services.events.deadletters import read_dead_letters
-from services.events.directory import Directory
-from services.events.import_employees import import_rows
-from services.events.relay import Relay
-from services.events.store import ALIAS
+from services.events.adapters.event_store import ALIAS
+from services.events.entrypoints.app import create_app
+from services.events.entrypoints.consumer import build_loop
+from services.events.entrypoints.deadletters import main as deadletters_main
+from services.events.entrypoints.deadletters import read_dead_letters
+from services.events.entrypoints.import_employees import import_rows
+from services.events.entrypoints.relay import Relay
+from services.events.handlers import Directory
 
 DEAD_KAFKA = "127.0.0.1:1"
 
@@ -75,7 +75,7 @@ def test_relay_keeps_the_outbox_while_kafka_is_down(
     }
     # In its own process: the relay retries with backoff, stays alive and loses nothing.
     relay_process = subprocess.Popen(
-        [sys.executable, "-m", "services.events.relay"], env=env, stderr=subprocess.PIPE
+        [sys.executable, "-m", "services.events.entrypoints.relay"], env=env, stderr=subprocess.PIPE
     )
     try:
         deadline = time.monotonic() + 30

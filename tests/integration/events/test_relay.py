@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from cercle_common.messaging import make_producer
 from cercle_common.topics import EMPLOYEES, EVENTS
-from services.events.relay import Relay
+from services.events.entrypoints.relay import Relay
 
 
 def _drain(relay: Relay, store, rounds: int = 50) -> None:
@@ -107,7 +107,7 @@ def test_crash_between_publish_and_mark_loses_nothing_and_counts_once(
         "HEALTH_PORT": str(_free_port()),
     }
     crashed = subprocess.run(
-        [sys.executable, "-m", "services.events.relay", "--crash-after-publish"],
+        [sys.executable, "-m", "services.events.entrypoints.relay", "--crash-after-publish"],
         env=env,
         timeout=120,
         capture_output=True,
@@ -117,7 +117,9 @@ def test_crash_between_publish_and_mark_loses_nothing_and_counts_once(
     events_tail.wait_for(lambda ms: set(_ids(ms, accepted)) == accepted)
 
     # Restart: the relay publishes the same entries again, then marks them.
-    restarted = subprocess.Popen([sys.executable, "-m", "services.events.relay"], env=env)
+    restarted = subprocess.Popen(
+        [sys.executable, "-m", "services.events.entrypoints.relay"], env=env
+    )
     try:
         messages = events_tail.wait_for(
             lambda ms: len(_ids(ms, accepted)) == 80 and store.count_pending() == 0, 60

@@ -13,9 +13,9 @@ import pytest
 from cercle_common.envelope import Envelope
 from cercle_common.messaging import make_producer
 from cercle_common.topics import EVENTS
+from services.events.domain.accepted import accepted_event
 from services.events.domain.events import fingerprint
-from services.events.ingest import entry_document
-from services.events.relay import Relay, RelayDisplaced
+from services.events.entrypoints.relay import Relay, RelayDisplaced
 
 
 def _published(messages, wanted: set[str]) -> dict[str, list[int]]:
@@ -108,7 +108,7 @@ def test_a_stray_entry_inserted_after_the_relay_stored_the_event_is_not_publishe
 
     # A re-send that read nothing and inserted late: its own entry, another nonce.
     envelope = Envelope.from_dict(event)
-    late = entry_document(
+    late = accepted_event(
         envelope, event["data"], fingerprint(envelope), datetime.now(UTC), "ZZZZ-late-entry"
     )
     assert store.insert_outbox([late]) == set()

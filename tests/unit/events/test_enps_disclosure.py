@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from services.events.domain.enps import EnpsAnswer, group_enps
-from services.events.surveys import enps_report
+from services.events.handlers import enps_report
 
 SURVEY = "s-enps"
 

@@ -1,112 +1,56 @@
 """The relay gives sequences (claimed, unique), republishes what it stored before a crash
 with the stored sequence, never publishes a stray entry, and stops when another relay
-holds the numbers. Fakes of the store and the producer: the real ones are in the
+holds the numbers. Fakes of the store and the publisher: the real ones are in the
 integration tests."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable
+import dataclasses
 from typing import Any
 
 import pytest
 
-from services.events.relay import SEQUENCE_BLOCK, Relay, RelayDisplaced
+from services.events.domain.accepted import AcceptedEvent, SurveyAnswer
+from services.events.handlers import SEQUENCE_BLOCK, OutboxRelay, RelayDisplaced
+from tests.unit.events.fakes import FakeEventStore, FakePublisher
 
 
-class FakeStore:
-    """The part of `EventStore` the relay uses, in memory, with the same refusals."""
-
-    def __init__(self) -> None:
-        self.outbox: dict[str, dict[str, Any]] = {}
-        self.events: dict[str, dict[str, Any]] = {}
-        self.sequences: dict[int, str] = {}
-        self.blocks: set[int] = set()
-        self.answers: list[dict[str, Any]] = []
-
-    def pending_events(self, limit: int) -> list[dict[str, Any]]:
-        return list(self.outbox.values())[:limit]  # in the order inserted
-
-    def highest_sequence_taken(self) -> int:
-        return max(self.sequences, default=0)
-
-    def claim_block(self, block: int) -> bool:
-        if block in self.blocks:
-            return False
-        self.blocks.add(block)
-        return True
-
-    def highest_block(self) -> int | None:
-        return max(self.blocks, default=None)
-
-    def insert_events(self, documents: list[dict[str, Any]]) -> set[str]:
-        refused = {doc["_id"] for doc in documents if doc["_id"] in self.events}
-        for doc in documents:
-            if doc["_id"] not in refused:
-                self.events[doc["_id"]] = {k: v for k, v in doc.items() if k != "answer"}
-        return refused
-
-    def find_stored_event(self, event_id: str) -> dict[str, Any] | None:
-        return self.events.get(event_id)
-
-    def find_employee(self, employee_id: str) -> dict[str, Any] | None:
-        return {"team": "growth", "site": "paris"}
-
-    def save_answer(self, answer: dict[str, Any]) -> None:
-        self.answers.append(answer)
-
-    def delete_outbox(self, event_ids: Iterable[str]) -> None:
-        for event_id in event_ids:
-            self.outbox.pop(event_id, None)
-
-    def pending_employee_changes(self, limit: int | None = None) -> list[dict[str, Any]]:
-        return []
+class FakeStore(FakeEventStore):
+    """The service's database, with a way to queue an accepted event."""
 
     def accept(self, event_id: str, entry: str, **fields: Any) -> None:
         self.outbox[event_id] = _entry(event_id, entry, **fields)
 
 
-class FakeProducer:
-    def __init__(self) -> None:
-        self.sent: list[dict[str, Any]] = []
-
-    def send(self, topic: str, key: bytes, value: bytes) -> FakeProducer:
-        self.sent.append(json.loads(value))
-        return self
-
-    def get(self, timeout: float) -> None:
-        return None
-
-    def flush(self, timeout: float) -> None:
-        return None
-
-    def close(self, timeout: float) -> None:
-        return None
-
-
-def _entry(event_id: str, entry: str, **fields: Any) -> dict[str, Any]:
-    return {
-        "_id": event_id,
-        "type": "content.shared",
-        "schema_version": 1,
-        "occurred_at": "2026-11-26T09:00:00Z",
-        "employee_id": "e-1",
-        "source": "test",
-        "data": {"content_id": "c-1", "network": "x", "url": "https://example.org/p"},
-        "accepted_at": "2026-11-26T09:00:01Z",
-        "fingerprint": "f",
-        "entry": entry,
-        **fields,
-    }
+def _entry(event_id: str, entry: str, **fields: Any) -> AcceptedEvent:
+    return AcceptedEvent(
+        **{
+            "id": event_id,
+            "type": "content.shared",
+            "schema_version": 1,
+            "occurred_at": "2026-11-26T09:00:00Z",
+            "employee_id": "e-1",
+            "source": "test",
+            "data": {"content_id": "c-1", "network": "x", "url": "https://example.org/p"},
+            "accepted_at": "2026-11-26T09:00:01Z",
+            "fingerprint": "f",
+            "entry": entry,
+            **fields,
+        }
+    )
 
 
-def _relay(store: FakeStore) -> tuple[Relay, FakeProducer]:
-    producer = FakeProducer()
-    return Relay(store, lambda: producer), producer  # type: ignore[arg-type]
+def _stored(event_id: str, entry: str, sequence: int) -> AcceptedEvent:
+    return dataclasses.replace(_entry(event_id, entry), sequence=sequence)
 
 
-def _published(producer: FakeProducer) -> list[tuple[str, int]]:
-    return [(event["id"], event["sequence"]) for event in producer.sent]
+def _relay(store: FakeStore) -> tuple[OutboxRelay, FakePublisher]:
+    publisher = FakePublisher()
+    return OutboxRelay(store, store, store, store, publisher), publisher
+
+
+def _published(publisher: FakePublisher) -> list[tuple[str, int]]:
+    return [(event["id"], event["sequence"]) for event in publisher.events]
 
 
 def test_sequences_follow_the_order_accepted_from_a_block_of_their_own() -> None:
@@ -162,7 +106,7 @@ def test_an_entry_stored_before_a_crash_goes_again_with_its_stored_sequence() ->
     store = FakeStore()
     store.accept("a", "01")
     store.accept("b", "02")
-    store.events["a"] = {**_entry("a", "01"), "sequence": 7}  # stored, then the relay died
+    store.events["a"] = _stored("a", "01", 7)  # stored, then the relay died
     store.sequences.update({7: "a"})  # as earlier versions wrote the numbers down
     relay, producer = _relay(store)
     relay.run_once()
@@ -172,14 +116,14 @@ def test_an_entry_stored_before_a_crash_goes_again_with_its_stored_sequence() ->
 
 def test_a_stray_entry_of_an_id_stored_earlier_is_dropped_unpublished() -> None:
     store = FakeStore()
-    store.events["a"] = {**_entry("a", "01"), "sequence": 3}  # published long ago
+    store.events["a"] = _stored("a", "01", 3)  # published long ago
     store.sequences[3] = "a"
     store.accept("a", "05")  # a re-send that slipped into the outbox
     store.accept("b", "06")
     relay, producer = _relay(store)
     assert relay.run_once() == 2
     assert _published(producer) == [("b", SEQUENCE_BLOCK + 2)]
-    assert store.outbox == {} and store.events["a"]["sequence"] == 3
+    assert store.outbox == {} and store.events["a"].sequence == 3
 
 
 def test_two_relays_starting_together_cannot_share_a_block() -> None:
@@ -192,7 +136,7 @@ def test_two_relays_starting_together_cannot_share_a_block() -> None:
     store.highest_block = lambda: None  # type: ignore[method-assign]  # read before the claim
     with pytest.raises(RelayDisplaced):
         second.run_once()
-    assert second_producer.sent == [] and "b" in store.outbox
+    assert second_producer.events == [] and "b" in store.outbox
     assert _published(first_producer) == [("a", 1)]
 
 
@@ -214,9 +158,10 @@ def test_a_relay_stops_once_another_relay_started_in_a_later_block() -> None:
 
 def test_survey_answer_is_saved_with_the_sequence_the_relay_gave() -> None:
     store = FakeStore()
-    answer = {"_id": "s:q:e-1", "survey_id": "s", "value": 9, "kind": "enps"}
+    store.employees["e-1"] = {"_id": "e-1", "team": "growth", "site": "paris", "erased": False}
+    answer = SurveyAnswer("s", "q", "e-1", "enps", 9, "2026-11-26T09:00:00.000000Z", "a")
     store.accept("a", "01", type="survey.answered", answer=answer)
     relay, producer = _relay(store)
     relay.run_once()
-    assert [(a["value"], a["sequence"], a["team"]) for a in store.answers] == [(9, 1, "growth")]
-    assert "answer" not in producer.sent[0] and "answer" not in store.events["a"]
+    assert [(a.value, a.sequence, a.team) for a in store.answers.values()] == [(9, 1, "growth")]
+    assert "answer" not in producer.events[0] and store.events["a"].answer is None

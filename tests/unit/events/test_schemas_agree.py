@@ -22,7 +22,7 @@ from services.events.domain.events import (
 )
 from services.events.domain.schemas import all_event_types, event_schema
 from services.events.domain.trust import KAFKA, TRUSTED_SOURCES
-from services.events.schemas import render
+from services.events.entrypoints.schemas import render
 
 DOCS = pathlib.Path(__file__).resolve().parents[3] / "docs"
 
@@ -31,7 +31,7 @@ def test_every_schema_file_is_what_the_code_generates() -> None:
     for event_type in all_event_types():
         path = DOCS / "schemas" / f"{event_type}.json"
         assert path.read_text(encoding="utf-8") == render(event_type), (
-            f"{path.name} is stale: run python -m services.events.schemas"
+            f"{path.name} is stale: run python -m services.events.entrypoints.schemas"
         )
 
 

@@ -20,17 +20,16 @@ from cercle_common.httpapi import (
     service_token_guard,
     settings_of,
 )
-from services.events.catalogue import Catalogue, page_size
-from services.events.directory import Directory
 from services.events.domain.catalogue import KIND_OF_COLLECTION
 from services.events.domain.directory import parse_record
 from services.events.domain.events import MAX_EVENT_BYTES
 from services.events.domain.trust import DIRECTORY, sources_of_caller
-from services.events.ingest import Ingestion, Outcome
-from services.events.surveys import enps_report
+from services.events.handlers import Catalogue, Directory, Ingestion, Outcome, enps_report
+from services.events.ports import SurveyAnswers
 
 MAX_BATCH = 500
 MAX_IDS = 500
+MAX_PAGE = 500
 
 blueprint = Blueprint("events", __name__)
 # Only Cercle's own components call this API: the gateway, and the internal tools with
@@ -59,6 +58,11 @@ def _ingestion() -> Ingestion:
 def _directory() -> Directory:
     directory: Directory = current_app.extensions["cercle_events.directory"]
     return directory
+
+
+def _answers() -> SurveyAnswers:
+    answers: SurveyAnswers = current_app.extensions["cercle_events.answers"]
+    return answers
 
 
 def _answer(outcome: Outcome) -> tuple[Response, int]:
@@ -147,7 +151,7 @@ def get_enps(survey_id: str) -> Response:
     """eNPS of a survey: `team`, `site`, `from`, `to` (first days of months, `to` excluded)."""
     settings = settings_of(current_app)
     report = enps_report(
-        _ingestion().store,
+        _answers(),
         survey_id,
         team=request.args.get("team"),
         site=request.args.get("site"),
@@ -191,7 +195,21 @@ def list_catalogue(collection: str) -> Response:
 
 
 def _catalogue() -> Catalogue:
-    return _ingestion().references.catalogue
+    catalogue: Catalogue = current_app.extensions["cercle_events.catalogue"]
+    return catalogue
+
+
+def page_size(raw: str | None) -> int:
+    """`first` of a list request: 1 to `MAX_PAGE`, 100 when absent."""
+    if raw is None:
+        return 100
+    try:
+        value = int(raw)
+    except ValueError as error:
+        raise ValidationError("must be an integer", "first") from error
+    if not 1 <= value <= MAX_PAGE:
+        raise ValidationError(f"must be 1 to {MAX_PAGE}", "first")
+    return value
 
 
 def _kind(collection: str) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from cercle_common.cache import RefreshedCopy
-from services.events.store import EventStore
+from services.events.ports import DirectoryStore
 
 DIRECTORY_COPY_MAX_AGE_S = 5.0
 
@@ -23,9 +23,10 @@ def door_view(entry: dict[str, Any]) -> dict[str, Any]:
 
 
 class KnownEmployees:
-    """Directory entries as the door judges them (None: not in the directory)."""
+    """Directory entries as the door judges them (None: not in the directory): the
+    `EmployeeCopy` port, over any `DirectoryStore`."""
 
-    def __init__(self, store: EventStore, max_age_s: float = DIRECTORY_COPY_MAX_AGE_S) -> None:
+    def __init__(self, store: DirectoryStore, max_age_s: float = DIRECTORY_COPY_MAX_AGE_S) -> None:
         self.store = store
         self._copy: RefreshedCopy[str, dict[str, Any]] = RefreshedCopy(self._load, max_age_s)
 

@@ -1,4 +1,4 @@
-"""`python -m services.events.consumer`: events from internal tools, each on its own
+"""`python -m services.events.entrypoints.consumer`: events from internal tools, each on its own
 inbound topic (`cercle.inbound.<tool>.v1`, which only that tool's Kafka principal may
 write): the topic says which source speaks, and a `source` in the message may only repeat it.
 
@@ -12,11 +12,11 @@ with its original bytes and the reason; the consumer goes on.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import itertools
 import sys
 from collections.abc import Sequence
-from datetime import timedelta
 from typing import Any
 
 from cercle_common.envelope import EMPLOYEE_ERASED, EMPLOYEE_UPSERTED, Envelope, decode_json_object
@@ -30,7 +30,8 @@ from cercle_common.messaging import (
 )
 from cercle_common.settings import Settings
 from cercle_common.topics import INBOUND_TOPICS, TOOL_OF_INBOUND_TOPIC
-from services.events.directory import Directory
+from services.events import bootstrap
+from services.events.adapters.event_store import EventStore
 from services.events.domain.directory import parse_record
 from services.events.domain.events import (
     ADMIN_ONLY_TYPES,
@@ -39,9 +40,7 @@ from services.events.domain.events import (
     check_not_in_future,
 )
 from services.events.domain.trust import KAFKA, check_source_may_send, source_spoken
-from services.events.ingest import Ingestion, utc_now
-from services.events.known_employees import KnownEmployees
-from services.events.store import EventStore
+from services.events.handlers import Directory, Ingestion
 
 GROUP = "cercle-events-inbound"
 
@@ -142,18 +141,21 @@ def build_loop(
     settings: Settings, group: str = GROUP, store: EventStore | None = None, **options: object
 ) -> ConsumerLoop:
     """The inbound consumer loop (tests give their own group and store)."""
-    store = store or EventStore.connect(settings)
-    max_age = timedelta(days=settings.event_max_age_days)
-    known = KnownEmployees(store)
-    handler = InboundHandler(
-        Ingestion(store, utc_now, max_age, known), Directory(store, utc_now, known)
-    )
+    components = bootstrap.build(settings, store=store)
+    handler = InboundHandler(components.ingestion, components.directory)
     topics = list(INBOUND_TOPICS.values())
     return ConsumerLoop(settings, group, topics, handler.handle_batch, **options)  # type: ignore[arg-type]
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     """Command line entry point."""
+    argparse.ArgumentParser(
+        prog="python -m services.events.entrypoints.consumer",
+        description=(
+            "Accept the internal tools' events from their inbound topics (group "
+            f"{GROUP}); dead-letter what is refused."
+        ),
+    ).parse_args(argv)
     settings = Settings.from_env()
     store = EventStore.connect(settings)
     loop = build_loop(settings, GROUP, store)

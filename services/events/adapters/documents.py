@@ -1,6 +1,7 @@
 """mongoengine documents of the events service. The directory is a plain document per
-employee; the high-volume collections (outbox, event store) are written in bulk through
-pymongo in `store.py`, where an insert-only layout is what keeps FerretDB fast."""
+employee; the high-volume collections (acceptance records, outbox, event store) are
+written in bulk through pymongo in `event_store.py`, where an insert-only layout is what
+keeps FerretDB fast."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 import mongoengine
 
-# The store registers its database under this alias (see store.py).
+# The store registers its database under this alias (see event_store.py).
 ALIAS = "cercle_events"
 
 

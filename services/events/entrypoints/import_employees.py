@@ -1,4 +1,4 @@
-"""`python -m services.events.import_employees FILE.csv`: load the directory from a CSV
+"""`python -m services.events.entrypoints.import_employees FILE.csv`: load the directory from a CSV
 export (header row with the fields of `PUT /v1/employees/<id>`, plus `id`).
 
 Each row goes through the same validation and versioned save as the HTTP API, so a
@@ -14,9 +14,9 @@ from typing import Any, TextIO
 
 from cercle_common.errors import CercleError, ValidationError
 from cercle_common.settings import Settings
-from services.events.directory import Directory
+from services.events import bootstrap
 from services.events.domain.directory import parse_record
-from services.events.store import EventStore
+from services.events.handlers import Directory
 
 TRUE = {"true", "1", "yes", "y"}
 FALSE = {"false", "0", "no", "n"}
@@ -65,10 +65,13 @@ def import_rows(directory: Directory, stream: TextIO, out: TextIO) -> tuple[int,
 
 def main(argv: list[str] | None = None) -> int:
     """Command line entry point."""
-    parser = argparse.ArgumentParser(prog="python -m services.events.import_employees")
-    parser.add_argument("csv_file")
+    parser = argparse.ArgumentParser(
+        prog="python -m services.events.entrypoints.import_employees",
+        description="Load the directory from a CSV export (a header row naming the fields).",
+    )
+    parser.add_argument("csv_file", help="id plus the fields of PUT /v1/employees/<id>")
     args = parser.parse_args(argv)
-    directory = Directory(EventStore.connect(Settings.from_env()))
+    directory = bootstrap.build(Settings.from_env()).directory
     with open(args.csv_file, newline="", encoding="utf-8-sig") as stream:
         saved, unchanged, refused = import_rows(directory, stream, sys.stderr)
     print(f"employees: {saved} saved, {unchanged} unchanged, {refused} refused")

@@ -33,7 +33,7 @@ a small collection are cheap. The outbox stays small: the relay deletes what it 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pymongo import DESCENDING
@@ -43,8 +43,9 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 from cercle_common.grouped_inserts import GroupedInserts
 from cercle_common.mongo import connect, create_indexes, is_duplicate_key, translated_errors
 from cercle_common.settings import Settings
-from services.events.documents import ALIAS, Employee
-from services.events.indexes import INDEXES
+from services.events.adapters.documents import ALIAS, Employee
+from services.events.adapters.indexes import INDEXES
+from services.events.domain.accepted import AcceptedEvent, SurveyAnswer
 
 # The `counters` document where earlier versions kept the last sequence handed out: read
 # once, so that a database upgraded in place goes on after it.
@@ -52,8 +53,12 @@ LEGACY_COUNTER = "event_sequence"
 
 
 class EventStore:
-    """Adapter over the service's database; every method translates a lost connection
-    into `InfrastructureError`."""
+    """Adapter over the service's database: the event log, the outbox, the sequence
+    blocks, the survey answers and the directory store of `ports.py` (raw pymongo, the
+    directory through its mongoengine Document). Every method translates a lost
+    connection into `InfrastructureError`. The `find_*` methods answer the stored
+    documents themselves (for operators and tests); the ports' methods speak the domain's
+    objects, the mapping being in this module."""
 
     def __init__(self, database: Database) -> None:
         self.db = database
@@ -71,8 +76,8 @@ class EventStore:
         self.db.client.close()
 
     def ensure_indexes(self) -> None:
-        """The indexes a real MongoDB serves the queries with (`indexes.py`; FerretDB
-        accepts them and scans anyway)."""
+        """The indexes a real MongoDB serves the queries with (`adapters/indexes.py`;
+        FerretDB accepts them and scans anyway)."""
         create_indexes(self.db, INDEXES)
 
     def ping(self) -> None:
@@ -104,14 +109,32 @@ class EventStore:
             blocks = [int(found["_id"]) for found in self.db.sequence_blocks.find({}, {"_id": 1})]
         return max(blocks, default=None)
 
-    # -- events ------------------------------------------------------------------------
-    def insert_accepted(self, documents: list[dict[str, Any]]) -> set[str]:
+    # -- the event log (the door) -------------------------------------------------------
+    def insert_accepted(self, events: Sequence[AcceptedEvent]) -> set[str]:
         """Record accepted events (the act of acceptance); returns the ids refused as
         accepted before."""
+        documents = [acceptance_record(event) for event in events]
         return {documents[n]["_id"] for n in self._accepted.insert(documents)}
 
-    def find_accepted(self, event_id: str) -> dict[str, Any] | None:
+    def insert_outbox(self, events: Sequence[AcceptedEvent]) -> set[str]:
+        """Queue accepted events; returns the ids refused as already present."""
+        documents = [entry_document(event) for event in events]
+        return {documents[n]["_id"] for n in self._outbox.insert(documents)}
+
+    def accepted(self, event_id: str) -> AcceptedEvent | None:
         """The acceptance record of an id (read after a refusal: it is there)."""
+        return _event_or_none(self.find_accepted(event_id))
+
+    def queued_or_stored(self, event_id: str) -> AcceptedEvent | None:
+        """See `find_queued_or_stored`."""
+        return _event_or_none(self.find_queued_or_stored(event_id))
+
+    def furthest(self, event_id: str) -> AcceptedEvent | None:
+        """See `find_event`."""
+        return _event_or_none(self.find_event(event_id))
+
+    def find_accepted(self, event_id: str) -> dict[str, Any] | None:
+        """The acceptance record's document."""
         with translated_errors():
             return self.db.accepted.find_one({"_id": event_id})
 
@@ -134,19 +157,24 @@ class EventStore:
                 {"_id": event_id}
             )
 
+    # -- the outbox (the relay) ----------------------------------------------------------
+    def pending(self, limit: int) -> list[AcceptedEvent]:
+        """See `pending_events`."""
+        return [accepted_from(document) for document in self.pending_events(limit)]
+
+    def insert_events(self, events: Sequence[AcceptedEvent]) -> set[str]:
+        """Insert into the event store (never a survey answer's value); returns the ids
+        already there."""
+        return self._insert_many("events", [stored_document(event) for event in events])
+
+    def stored(self, event_id: str) -> AcceptedEvent | None:
+        """The event store's copy of an id."""
+        return _event_or_none(self.find_stored_event(event_id))
+
     def find_stored_event(self, event_id: str) -> dict[str, Any] | None:
-        """The event store's copy only."""
+        """The event store's document only."""
         with translated_errors():
             return self.db.events.find_one({"_id": event_id})
-
-    def insert_outbox(self, documents: list[dict[str, Any]]) -> set[str]:
-        """Insert outbox entries; returns the ids refused as already present."""
-        return {documents[n]["_id"] for n in self._outbox.insert(documents)}
-
-    def insert_events(self, documents: list[dict[str, Any]]) -> set[str]:
-        """Insert into the event store; returns the ids already there."""
-        stored = [{k: v for k, v in doc.items() if k != "answer"} for doc in documents]
-        return self._insert_many("events", stored)
 
     def delete_outbox(self, event_ids: Iterable[str]) -> None:
         """Remove published (or stray) outbox entries."""
@@ -169,10 +197,12 @@ class EventStore:
             return self.db.outbox.count_documents({})
 
     # -- survey answers --------------------------------------------------------------------
-    def save_answer(self, answer: dict[str, Any]) -> None:
+    def save_answer(self, kept: SurveyAnswer) -> None:
         """Keep the newest answer of an employee to a question (by occurred_at, then
         sequence): applying the same answer twice, or an older one late, changes nothing.
         Inserted first: only an employee answering again has an answer to read back."""
+        answer = {**answer_document(kept), "sequence": kept.sequence}
+        answer.update(team=kept.team, site=kept.site)
         with translated_errors():
             try:
                 self.db.survey_answers.insert_one(answer)
@@ -278,3 +308,98 @@ class EventStore:
 
 def _answer_order(answer: dict[str, Any]) -> tuple[str, int]:
     return (answer["occurred_at"], answer["sequence"])
+
+
+# -- documents ---------------------------------------------------------------------------
+# `accepted`, `outbox` and `events` hold the same fields (`_id` = event id): the outbox
+# entry adds a survey answer's value (`answer`), the event store the `sequence`.
+
+
+def acceptance_record(event: AcceptedEvent) -> dict[str, Any]:
+    """The `accepted` document: everything but a survey answer's value, which stays in
+    the outbox until the relay keeps it with the answers."""
+    document: dict[str, Any] = {
+        "_id": event.id,
+        "type": event.type,
+        "schema_version": event.schema_version,
+        "occurred_at": event.occurred_at,
+        "employee_id": event.employee_id,
+        "source": event.source,
+        "data": event.data,
+        "accepted_at": event.accepted_at,
+    }
+    # Absent only from what earlier versions stored: written back as it was read.
+    if event.fingerprint is not None:
+        document["fingerprint"] = event.fingerprint
+    if event.entry is not None:
+        document["entry"] = event.entry
+    return document
+
+
+def entry_document(event: AcceptedEvent) -> dict[str, Any]:
+    """The `outbox` document: the acceptance record, and a survey answer's value in
+    `answer` (no sequence: the relay gives it)."""
+    document = acceptance_record(event)
+    if event.answer is not None:
+        document["answer"] = answer_document(event.answer)
+    return document
+
+
+def stored_document(event: AcceptedEvent) -> dict[str, Any]:
+    """The `events` document: the acceptance record with its sequence."""
+    return {**acceptance_record(event), "sequence": event.sequence}
+
+
+def answer_document(answer: SurveyAnswer) -> dict[str, Any]:
+    """A survey answer as the outbox carries it (`survey_answers` adds `sequence`, `team`
+    and `site`)."""
+    return {
+        "_id": answer.key,
+        "survey_id": answer.survey_id,
+        "question_id": answer.question_id,
+        "employee_id": answer.employee_id,
+        "kind": answer.kind,
+        "value": answer.value,
+        "occurred_at": answer.occurred_at,
+        "event_id": answer.event_id,
+    }
+
+
+def accepted_from(document: dict[str, Any]) -> AcceptedEvent:
+    """An accepted event from any of the three collections (documents of earlier
+    versions may lack `fingerprint` and `entry`)."""
+    answer = document.get("answer")
+    return AcceptedEvent(
+        id=document["_id"],
+        type=document["type"],
+        schema_version=document["schema_version"],
+        occurred_at=document["occurred_at"],
+        employee_id=document["employee_id"],
+        source=document["source"],
+        data=document["data"],
+        accepted_at=document["accepted_at"],
+        fingerprint=document.get("fingerprint"),
+        entry=document.get("entry"),
+        sequence=document.get("sequence"),
+        answer=None if answer is None else answer_from(answer),
+    )
+
+
+def answer_from(document: dict[str, Any]) -> SurveyAnswer:
+    """A survey answer from its document (in the outbox or `survey_answers`)."""
+    return SurveyAnswer(
+        survey_id=document["survey_id"],
+        question_id=document["question_id"],
+        employee_id=document["employee_id"],
+        kind=document["kind"],
+        value=document["value"],
+        occurred_at=document["occurred_at"],
+        event_id=document["event_id"],
+        sequence=document.get("sequence"),
+        team=document.get("team"),
+        site=document.get("site"),
+    )
+
+
+def _event_or_none(document: dict[str, Any] | None) -> AcceptedEvent | None:
+    return None if document is None else accepted_from(document)

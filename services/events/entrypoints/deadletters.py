@@ -1,4 +1,4 @@
-"""`python -m services.events.deadletters list | resubmit PARTITION:OFFSET...`
+"""`python -m services.events.entrypoints.deadletters list | resubmit PARTITION:OFFSET...`
 
 `list` prints the dead letters of the inbound consumer (partition:offset, reason, the
 start of the original bytes). `resubmit` publishes the chosen dead letters' original
@@ -19,7 +19,7 @@ from kafka import KafkaConsumer, TopicPartition
 from cercle_common.messaging import client_options, make_producer
 from cercle_common.settings import Settings
 from cercle_common.topics import DEADLETTER, TOOL_OF_INBOUND_TOPIC
-from services.events.consumer import GROUP
+from services.events.entrypoints.consumer import GROUP
 
 
 @dataclass(frozen=True)
@@ -95,11 +95,16 @@ def resubmit(settings: Settings, letters: list[DeadLetter]) -> int:
 
 def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
     """Command line entry point."""
-    parser = argparse.ArgumentParser(prog="python -m services.events.deadletters")
+    parser = argparse.ArgumentParser(
+        prog="python -m services.events.entrypoints.deadletters",
+        description="List the inbound consumer's dead letters, or re-submit chosen ones.",
+    )
     parser.add_argument("--group", default=GROUP, help="the consumer group that refused them")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("list")
-    chosen = commands.add_parser("resubmit")
+    commands.add_parser("list", help="print partition:offset, reason and the start of each")
+    chosen = commands.add_parser(
+        "resubmit", help="publish the original bytes back to the topic they came from"
+    )
     chosen.add_argument("positions", nargs="+", metavar="PARTITION:OFFSET")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
