@@ -40,8 +40,8 @@ from cercle_common.messaging import (
 )
 from cercle_common.settings import Settings
 from cercle_common.topics import EMPLOYEES, EVENTS
-from services.points.board_index import LeaderboardIndex
-from services.points.consumer import MAX_RECORDS, build_processor
+from services.points.adapters.board_index import LeaderboardIndex
+from services.points.entrypoints.consumer import MAX_RECORDS, build_processor
 
 NETWORKS = ["linkedin", "linkedin", "xing", "x", "facebook", "instagram"]
 

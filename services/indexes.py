@@ -1,6 +1,6 @@
 """`python -m services.indexes`: every service's index command, one after the other (the
 `cercle-indexes` Job runs it at each release; each service also has its own,
-`python -m services.<service>.indexes`)."""
+`python -m services.<service>.entrypoints.indexes`)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,16 @@ SERVICES = ("events", "points", "badges")
 
 
 def declared_indexes(service: str) -> tuple[Index, ...]:
-    """The indexes a service declares in its `indexes` module."""
-    indexes: tuple[Index, ...] = importlib.import_module(f"services.{service}.indexes").INDEXES
+    """The indexes a service declares in its `indexes` command (`entrypoints/indexes.py`
+    in the one service layout, `indexes.py` before it)."""
+    command = f"services.{service}.entrypoints.indexes"
+    try:
+        module = importlib.import_module(command)
+    except ModuleNotFoundError as error:
+        if error.name not in (command, command.rpartition(".")[0]):
+            raise
+        module = importlib.import_module(f"services.{service}.indexes")
+    indexes: tuple[Index, ...] = module.INDEXES
     return indexes
 
 

@@ -10,13 +10,13 @@ from typing import Any
 from cercle_common.cursors import SignedCursors
 from cercle_common.errors import NotFound, ValidationError
 from cercle_common.periods import PERIOD_KINDS, period_keys
-from services.points.board_index import BoardRow, LeaderboardIndex
+from services.points.adapters.board_index import BoardRow, LeaderboardIndex
+from services.points.adapters.store import PointsStore
 from services.points.domain.model import HIDDEN, PSEUDONYM
 from services.points.domain.ranking import (
     board_score,
     resolve_period,
 )
-from services.points.store import PointsStore
 
 SCOPES = ("global", "team", "site")
 NORMALIZATIONS = ("total", "per_active_member")

@@ -21,12 +21,12 @@ from tests.deploy.kit import REPO, Manifest, Workload, cercle_workloads, render
 # The processes of the kit, by the command they run (the contract with the services).
 EXPECTED_COMMANDS = {
     "events-api": "services.events.app:create_app()",
-    "points-api": "services.points.app:create_app()",
+    "points-api": "services.points.entrypoints.app:create_app()",
     "badges-api": "services.badges.app:create_app()",
     "gateway": "gateway.app:create_app()",
     "events-consumer": "services.events.consumer",
     "events-relay": "services.events.relay",
-    "points-consumer": "services.points.consumer",
+    "points-consumer": "services.points.entrypoints.consumer",
     "badges-consumer": "services.badges.consumer",
     "badges-scheduler": "services.badges.scheduler",
     "cercle-indexes": "services.indexes",

@@ -12,8 +12,8 @@ from pymongo import MongoClient
 from cercle_common.messaging import make_producer
 from cercle_common.settings import Settings
 from cercle_common.topics import EMPLOYEES, EVENTS
-from services.points.app import create_app, index_prefix
-from services.points.board_index import LeaderboardIndex
+from services.points.adapters.board_index import LeaderboardIndex
+from services.points.entrypoints.app import create_app, index_prefix
 from tests.integration.points.harness import PointsHarness, start_group_at_end
 
 

@@ -13,9 +13,9 @@ from cercle_common.envelope import Envelope
 from cercle_common.errors import InfrastructureError
 from cercle_common.messaging import Record
 from cercle_common.topics import EMPLOYEES, EVENTS
+from services.points.adapters.rules_file import load_rules
 from services.points.domain.model import DirectoryEntry, EmployeeState, LedgerEntry, Placement
-from services.points.processing import PointsProcessor
-from services.points.rules_file import load_rules
+from services.points.handlers import PointsProcessor
 
 
 class FakeStore:

@@ -1,5 +1,5 @@
 """Rebuild the ledger, the scores and the leaderboard index from the event history:
-`python -m services.points.rescore [--rules FILE] [--employees e-1,e-2] [--index-only]`.
+`python -m services.points.entrypoints.rescore [--rules FILE] [--employees e-1,e-2] [--index-only]`.
 
 The history is read from the `cercle.events.v1` topic from offset 0 (its retention is
 infinite: it is the log every score is replayed from), up to the end offsets seen when
@@ -29,14 +29,14 @@ from cercle_common.messaging import Record, client_options, is_infrastructure_fa
 from cercle_common.mongo import connect
 from cercle_common.settings import Settings
 from cercle_common.topics import EMPLOYEES, EVENTS
-from services.points.app import index_prefix
-from services.points.board_index import IndexWriter, LeaderboardIndex
+from services.points.adapters.board_index import IndexWriter, LeaderboardIndex
+from services.points.adapters.rules_file import DEFAULT_RULES, load_rules
+from services.points.adapters.store import PointsStore
 from services.points.domain.model import DirectoryEntry, EmployeeState, Event, LedgerEntry
 from services.points.domain.rules import RuleSet
 from services.points.domain.scoring import apply_events
-from services.points.processing import directory_from_record, event_from_record, placement_of
-from services.points.rules_file import DEFAULT_RULES, load_rules
-from services.points.store import PointsStore
+from services.points.entrypoints.app import index_prefix
+from services.points.handlers import directory_from_record, event_from_record, placement_of
 
 log = logging.getLogger(__name__)
 
@@ -220,7 +220,7 @@ def rebuild_index(settings: Settings, alias: str = "points-rescore") -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Command line entry point."""
-    parser = argparse.ArgumentParser(prog="python -m services.points.rescore")
+    parser = argparse.ArgumentParser(prog="python -m services.points.entrypoints.rescore")
     parser.add_argument("--rules", default=str(DEFAULT_RULES), help="the rules file (YAML)")
     parser.add_argument("--employees", default="", help="comma-separated ids (default: all)")
     parser.add_argument("--index-only", action="store_true", help="only rebuild Redis from MongoDB")

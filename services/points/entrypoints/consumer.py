@@ -1,4 +1,4 @@
-"""The points consumer: `python -m services.points.consumer` (group `cercle-points`)."""
+"""The points consumer: `python -m services.points.entrypoints.consumer` (group `cercle-points`)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from cercle_common.messaging import ConsumerLoop, make_producer, run_consumer
 from cercle_common.mongo import connect, ping
 from cercle_common.settings import Settings
 from cercle_common.topics import EMPLOYEES, EVENTS
-from services.points.app import index_prefix
-from services.points.board_index import LeaderboardIndex
-from services.points.processing import PointsProcessor, PointsPublisher
-from services.points.rules_file import DEFAULT_RULES, load_rules
-from services.points.store import PointsStore
+from services.points.adapters.board_index import LeaderboardIndex
+from services.points.adapters.rules_file import DEFAULT_RULES, load_rules
+from services.points.adapters.store import PointsStore
+from services.points.entrypoints.app import index_prefix
+from services.points.handlers import PointsProcessor, PointsPublisher
 
 GROUP = "cercle-points"
 # Big batches: one state snapshot per employee per batch and one bulk insert per kind.
@@ -53,7 +53,7 @@ def build_loop(
 
 def main(argv: list[str] | None = None) -> None:
     """Run the consumer until SIGTERM."""
-    parser = argparse.ArgumentParser(prog="python -m services.points.consumer")
+    parser = argparse.ArgumentParser(prog="python -m services.points.entrypoints.consumer")
     parser.add_argument("--rules", default=str(DEFAULT_RULES), help="the rules file (YAML)")
     args = parser.parse_args(argv)
     settings = Settings.from_env()

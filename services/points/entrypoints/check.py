@@ -1,4 +1,4 @@
-"""Check that the points service agrees with itself: `python -m services.points.check`.
+"""Check that the points service agrees with itself: `python -m services.points.entrypoints.check`.
 
 For every employee: each period total of the state (MongoDB) equals the sum of the
 ledger entries in that period, and the Redis index says what the states and directory
@@ -22,11 +22,11 @@ import mongoengine
 from cercle_common.mongo import connect
 from cercle_common.periods import period_keys
 from cercle_common.settings import Settings
-from services.points.app import index_prefix
-from services.points.board_index import LeaderboardIndex, redis_errors
+from services.points.adapters.board_index import LeaderboardIndex, redis_errors
+from services.points.adapters.store import PointsStore
 from services.points.domain.model import DirectoryEntry, EmployeeState
 from services.points.domain.ranking import board_score
-from services.points.store import PointsStore
+from services.points.entrypoints.app import index_prefix
 
 SHOWN_MISMATCHES = 10
 _CHUNK = 500

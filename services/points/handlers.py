@@ -39,7 +39,8 @@ from cercle_common.envelope import decode_json_object, parse_published
 from cercle_common.errors import InfrastructureError, NotFound, ValidationError
 from cercle_common.messaging import Record, Rejection, is_infrastructure_failure
 from cercle_common.topics import EMPLOYEES, EVENTS, POINTS
-from services.points.board_index import IndexWriter, LeaderboardIndex
+from services.points.adapters.board_index import IndexWriter, LeaderboardIndex
+from services.points.adapters.store import PointsStore
 from services.points.domain.model import (
     UNPLACED,
     VISIBILITIES,
@@ -51,7 +52,6 @@ from services.points.domain.model import (
 )
 from services.points.domain.rules import RuleSet
 from services.points.domain.scoring import apply_events, check_event, check_instants
-from services.points.store import PointsStore
 
 log = logging.getLogger(__name__)
 

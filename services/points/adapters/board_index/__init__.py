@@ -1,7 +1,7 @@
 """The leaderboard index in Redis: sorted sets that answer top-N and a rank in O(log n).
 
 Derived from MongoDB (which stays the source of truth) and rebuildable at any time
-(`python -m services.points.rescore --index-only`). Every write sets an absolute value
+(`python -m services.points.entrypoints.rescore --index-only`). Every write sets an absolute value
 (ZADD of the absolute score, HSET of the absolute total, team sums moved by the
 difference with the stored member total inside one Lua script), so replaying a write
 changes nothing. Keys (all under the settings' prefix):

@@ -1,4 +1,4 @@
-"""The points API app factory (served by gunicorn: `services.points.app:create_app()`)."""
+"""The points API app factory (gunicorn: `services.points.entrypoints.app:create_app()`)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from cercle_common.cursors import SignedCursors
 from cercle_common.httpapi import create_base_app
 from cercle_common.mongo import connect, ping
 from cercle_common.settings import Settings
-from services.points.api import blueprint
-from services.points.board_index import LeaderboardIndex
+from services.points.adapters.board_index import LeaderboardIndex
+from services.points.adapters.store import PointsStore
+from services.points.entrypoints.api import blueprint
 from services.points.queries import PointsQueries
-from services.points.store import PointsStore
 
 
 def index_prefix(settings: Settings) -> str:

@@ -25,7 +25,7 @@ from pymongo.errors import BulkWriteError
 from cercle_common.envelope import format_instant, parse_instant
 from cercle_common.mongo import DUPLICATE_KEY, create_indexes, translated_errors
 from services.points.domain.model import DirectoryEntry, EmployeeState, LedgerEntry
-from services.points.indexes import INDEXES
+from services.points.entrypoints.indexes import INDEXES
 
 LEDGER = "ledger"
 STATES = "states"

@@ -1,4 +1,4 @@
-"""`python -m services.points.indexes`: the points database's secondary indexes.
+"""`python -m services.points.entrypoints.indexes`: the points database's secondary indexes.
 
 Every query of the service is served on MongoDB by `_id` or by one of these (the
 README's "Indexes" table lists the same). The consumer's start-up reads of whole
