@@ -75,7 +75,6 @@ from services.points.adapters.board_index import LeaderboardIndex
 from services.points.adapters.rules_file import DEFAULT_RULES, load_rules
 from services.points.adapters.store import PointsStore
 from services.points.entrypoints import consumer as points_consumer
-from services.points.entrypoints.app import index_prefix
 from services.points.entrypoints.check import check_points
 from services.points.entrypoints.rescore import rescore
 
@@ -453,7 +452,7 @@ def points_check(settings: Settings) -> list[str]:
     """`services.points.entrypoints.check`'s mismatches, as printed lines."""
     database = connect(settings, "points", alias="chaos-check")
     try:
-        index = LeaderboardIndex.from_url(settings.redis_url, index_prefix(settings))
+        index = LeaderboardIndex.from_settings(settings)
         report = check_points(PointsStore(database), index, settings.org_timezone)
         return [str(mismatch) for mismatch in report.mismatches]
     finally:

@@ -34,7 +34,6 @@ from cercle_common.settings import Settings
 from services.points.adapters.board_index import LeaderboardIndex
 from services.points.adapters.store import PointsStore
 from services.points.domain.model import DirectoryEntry, EmployeeState
-from services.points.entrypoints.app import index_prefix
 from services.points.entrypoints.rescore import rebuild_index
 
 TARGET_P99_MS = 50.0
@@ -169,7 +168,7 @@ def main() -> int:
         client: MongoClient = MongoClient(settings.mongo_url)
         client.drop_database(settings.database_name("points"))
         client.close()
-        LeaderboardIndex.from_url(settings.redis_url, index_prefix(settings)).clear()
+        LeaderboardIndex.from_settings(settings).clear()
     return 0
 
 

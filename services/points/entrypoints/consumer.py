@@ -1,39 +1,24 @@
-"""The points consumer: `python -m services.points.entrypoints.consumer` (group `cercle-points`)."""
+"""The points consumer: `python -m services.points.entrypoints.consumer` (group
+`cercle-points`), over `cercle.events.v1` and `cercle.employees.v1`; each polled batch
+goes to the service layer's batch handler (`handlers.PointsProcessor`)."""
 
 from __future__ import annotations
 
 import argparse
 import threading
 
-from cercle_common.messaging import ConsumerLoop, make_producer, run_consumer
-from cercle_common.mongo import connect, ping
+from cercle_common.messaging import ConsumerLoop, run_consumer
 from cercle_common.settings import Settings
 from cercle_common.topics import EMPLOYEES, EVENTS
-from services.points.adapters.board_index import LeaderboardIndex
-from services.points.adapters.rules_file import DEFAULT_RULES, load_rules
-from services.points.adapters.store import PointsStore
-from services.points.entrypoints.app import index_prefix
-from services.points.handlers import PointsProcessor, PointsPublisher
+from services.points.adapters.rules_file import DEFAULT_RULES
+from services.points.bootstrap import build_processor
+from services.points.handlers import PointsProcessor
+
+__all__ = ["GROUP", "MAX_RECORDS", "build_loop", "build_processor", "main"]
 
 GROUP = "cercle-points"
 # Big batches: one state snapshot per employee per batch and one bulk insert per kind.
 MAX_RECORDS = 2000
-
-
-def build_processor(
-    settings: Settings,
-    rules_path: str = str(DEFAULT_RULES),
-    publish: bool = True,
-    alias: str = "points-consumer",
-) -> PointsProcessor:
-    """The batch handler wired to MongoDB, Redis and Kafka (`alias` names the
-    connection, so that several can live in one process)."""
-    database = connect(settings, "points", alias=alias)
-    store = PointsStore(database)
-    store.ensure_indexes()
-    index = LeaderboardIndex.from_url(settings.redis_url, index_prefix(settings))
-    publisher = PointsPublisher(make_producer(settings)) if publish else None
-    return PointsProcessor(store, index, publisher, load_rules(rules_path), settings.org_timezone)
 
 
 def build_loop(
@@ -53,7 +38,11 @@ def build_loop(
 
 def main(argv: list[str] | None = None) -> None:
     """Run the consumer until SIGTERM."""
-    parser = argparse.ArgumentParser(prog="python -m services.points.entrypoints.consumer")
+    parser = argparse.ArgumentParser(
+        prog="python -m services.points.entrypoints.consumer",
+        description="Score the accepted events into the points ledger, the period totals "
+        "and the leaderboard index (consumer group cercle-points).",
+    )
     parser.add_argument("--rules", default=str(DEFAULT_RULES), help="the rules file (YAML)")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
@@ -65,10 +54,7 @@ def main(argv: list[str] | None = None) -> None:
         "points-consumer",
         settings,
         loop,
-        ready_checks={
-            "mongo": lambda: ping(processor.store.database),
-            "redis": processor.index.ping,
-        },
+        ready_checks={"mongo": processor.store.ping, "redis": processor.index.ping},
     )
 
 

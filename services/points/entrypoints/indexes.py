@@ -1,4 +1,5 @@
-"""`python -m services.points.entrypoints.indexes`: the points database's secondary indexes.
+"""`python -m services.points.entrypoints.indexes`: the points database's secondary indexes
+(idempotent; declared beside the collections, `adapters/store.INDEXES`).
 
 Every query of the service is served on MongoDB by `_id` or by one of these (the
 README's "Indexes" table lists the same). The consumer's start-up reads of whole
@@ -8,17 +9,10 @@ from __future__ import annotations
 
 import sys
 
-from cercle_common.mongo import Index, run_index_command
+from cercle_common.mongo import run_index_command
+from services.points.adapters.store import INDEXES
 
-INDEXES = (
-    Index(
-        "ledger",
-        (("employee_id", 1), ("sequence", -1)),
-        "an employee's ledger page, newest first; erasure and rescore by employee",
-    ),
-    Index("states", (("employee_id", 1),), "states of some employees; erasure"),
-    Index("directory", (("employee_id", 1),), "erasure keeps only the erasure marker"),
-)
+__all__ = ["INDEXES", "main"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,7 +27,6 @@ from services.points.adapters.board_index import LeaderboardIndex
 from services.points.adapters.rules_file import load_rules
 from services.points.adapters.store import PointsStore
 from services.points.domain.model import EmployeeState
-from services.points.entrypoints.app import index_prefix
 from services.points.entrypoints.check import check_points
 from services.points.entrypoints.rescore import rescore
 from tests.integration.points.harness import PointsHarness, wait_until
@@ -41,7 +40,7 @@ def _store(settings: Settings) -> PointsStore:
 
 
 def _index(settings: Settings) -> LeaderboardIndex:
-    return LeaderboardIndex.from_url(settings.redis_url, index_prefix(settings))
+    return LeaderboardIndex.from_settings(settings)
 
 
 def _known(harness: PointsHarness, *employees: str) -> None:
