@@ -17,9 +17,9 @@ nothing may be lost, doubled or miscounted.
    - lost: accepted ids missing from the event store or from the topic;
    - doubled: ids published under more than one sequence (a relay republishing after a
      crash repeats the same sequence: counted apart, as at-least-once transport);
-   - mismatches: what `services.points.check` finds (totals vs ledger, index vs states)
+   - mismatches: what `services.points.entrypoints.check` finds (totals vs ledger, index vs states)
      plus the employees whose totals differ from a clean replay of the topic into a fresh
-     database (`services.points.rescore`), and those whose badges (events counted per
+     database (`services.points.entrypoints.rescore`), and those whose badges (events counted per
      badge, point totals, tiers awarded) differ from a replay through the badges core.
 Prints the figures; exits 0 when lost, doubled and mismatches are all 0 and the planned
 kills and restarts happened, 1 otherwise."""
@@ -71,13 +71,12 @@ from services.badges.definitions import load_catalogue
 from services.badges.domain.catalogue import CHALLENGE
 from services.badges.domain.model import AWARDED, EmployeeBadges
 from services.badges.repository import StateStore
-from services.points import consumer as points_consumer
-from services.points.app import index_prefix
-from services.points.board_index import LeaderboardIndex
-from services.points.check import check_points
-from services.points.rescore import rescore
-from services.points.rules_file import DEFAULT_RULES, load_rules
-from services.points.store import PointsStore
+from services.points.adapters.board_index import LeaderboardIndex
+from services.points.adapters.rules_file import DEFAULT_RULES, load_rules
+from services.points.adapters.store import PointsStore
+from services.points.entrypoints import consumer as points_consumer
+from services.points.entrypoints.check import check_points
+from services.points.entrypoints.rescore import rescore
 
 CHAOS_PORTS = ServicePorts(api_base=38100, health_base=38200)
 # The processes killed with SIGKILL: both scoring consumers and the outbox relay.
@@ -450,10 +449,10 @@ def check_events(config: StackConfig, figures: Figures, events_url: str) -> None
 
 
 def points_check(settings: Settings) -> list[str]:
-    """`services.points.check`'s mismatches, as printed lines."""
+    """`services.points.entrypoints.check`'s mismatches, as printed lines."""
     database = connect(settings, "points", alias="chaos-check")
     try:
-        index = LeaderboardIndex.from_url(settings.redis_url, index_prefix(settings))
+        index = LeaderboardIndex.from_settings(settings)
         report = check_points(PointsStore(database), index, settings.org_timezone)
         return [str(mismatch) for mismatch in report.mismatches]
     finally:

@@ -46,9 +46,8 @@ from leaderboard_latency import free_port, percentile, populate
 
 from cercle_common.settings import Settings
 from gateway.auth import issue_dev_token
-from services.points.app import index_prefix
-from services.points.board_index import LeaderboardIndex
-from services.points.rescore import rebuild_index
+from services.points.adapters.board_index import LeaderboardIndex
+from services.points.entrypoints.rescore import rebuild_index
 
 TARGET_P99_MS = 50.0
 TARGET_RATIO = 1.5
@@ -154,7 +153,9 @@ def main() -> int:
         print(f"{rebuilt:,} employees scored and indexed in {time.perf_counter() - began:.1f}s")
         with directory_server() as directory:
             points, points_url = serve(
-                "services.points.app:create_app()", args.workers, {"MONGO_DB_PREFIX": prefix}
+                "services.points.entrypoints.app:create_app()",
+                args.workers,
+                {"MONGO_DB_PREFIX": prefix},
             )
             servers.append(points)
             gateway, gateway_url = serve(
@@ -178,7 +179,7 @@ def main() -> int:
         client: MongoClient = MongoClient(settings.mongo_url)
         client.drop_database(settings.database_name("points"))
         client.close()
-        LeaderboardIndex.from_url(settings.redis_url, index_prefix(settings)).clear()
+        LeaderboardIndex.from_settings(settings).clear()
     return 0
 
 

@@ -4,7 +4,7 @@
 
 1. Stores 100,000 employees' states and directory entries in MongoDB (the source of
    truth), then rebuilds the Redis index from it (`rescore.rebuild_index`), timed.
-2. Serves `services.points.app:create_app()` with gunicorn on a free port.
+2. Serves `services.points.entrypoints.app:create_app()` with gunicorn on a free port.
 3. For random employees, asks the top 10 (`/v1/leaderboards/employees?period=week`) and
    the caller's rank (`/around/<id>`), and prints p50 / p95 / p99 of each and of the
    pair, with the ratio of the pair's p99 to the 50 ms target.
@@ -31,11 +31,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from cercle_common.mongo import connect
 from cercle_common.periods import period_keys
 from cercle_common.settings import Settings
-from services.points.app import index_prefix
-from services.points.board_index import LeaderboardIndex
+from services.points.adapters.board_index import LeaderboardIndex
+from services.points.adapters.store import PointsStore
 from services.points.domain.model import DirectoryEntry, EmployeeState
-from services.points.rescore import rebuild_index
-from services.points.store import PointsStore
+from services.points.entrypoints.rescore import rebuild_index
 
 TARGET_P99_MS = 50.0
 
@@ -110,7 +109,7 @@ def main() -> int:
                 str(args.workers),
                 "-b",
                 f"127.0.0.1:{port}",
-                "services.points.app:create_app()",
+                "services.points.entrypoints.app:create_app()",
             ],
             env=env,
             stdout=subprocess.DEVNULL,
@@ -169,7 +168,7 @@ def main() -> int:
         client: MongoClient = MongoClient(settings.mongo_url)
         client.drop_database(settings.database_name("points"))
         client.close()
-        LeaderboardIndex.from_url(settings.redis_url, index_prefix(settings)).clear()
+        LeaderboardIndex.from_settings(settings).clear()
     return 0
 
 

@@ -40,8 +40,9 @@ from cercle_common.messaging import (
 )
 from cercle_common.settings import Settings
 from cercle_common.topics import EMPLOYEES, EVENTS
-from services.points.board_index import LeaderboardIndex
-from services.points.consumer import MAX_RECORDS, build_processor
+from services.points.adapters.board_index import LeaderboardIndex
+from services.points.bootstrap import build_processor
+from services.points.entrypoints.consumer import MAX_RECORDS
 
 NETWORKS = ["linkedin", "linkedin", "xing", "x", "facebook", "instagram"]
 
@@ -275,7 +276,7 @@ def main() -> int:
             client.drop_database(database)
             client.drop_database(settings.database_name("points"))
             client.close()
-            LeaderboardIndex.from_url(settings.redis_url, f"bench_{run}_cercle_points:").clear()
+            LeaderboardIndex.from_settings(settings).clear()
     return 0
 
 

@@ -112,9 +112,12 @@ def service_table(ports: ServicePorts = DEV_PORTS) -> tuple[ServiceProcess, ...]
             ports.health_base + 12,
             EVENTS_USER,
         ),
-        _api("points-api", "services.points.app:create_app()", ports.points),
+        _api("points-api", "services.points.entrypoints.app:create_app()", ports.points),
         _consumer(
-            "points-consumer", "services.points.consumer", ports.health_base + 21, POINTS_USER
+            "points-consumer",
+            "services.points.entrypoints.consumer",
+            ports.health_base + 21,
+            POINTS_USER,
         ),
         _api("badges-api", "services.badges.app:create_app()", ports.badges),
         _consumer(

@@ -83,8 +83,8 @@ ROUTE_DUMP = """
 import json, sys
 from gateway.app import create_app as gateway
 from services.badges.app import create_app as badges
-from services.events.app import create_app as events
-from services.points.app import create_app as points
+from services.events.entrypoints.app import create_app as events
+from services.points.entrypoints.app import create_app as points
 apps = {"events": events, "points": points, "badges": badges, "gateway": gateway}
 rules = {
     name: [[rule.rule, sorted(rule.methods or ())] for rule in factory().url_map.iter_rules()]

@@ -159,7 +159,7 @@ class _Parser:
                 )
         return value
 
-    def integer(self, value: Any, path: str, minimum: int, maximum: int) -> int:
+    def integer(self, value: object, path: str, minimum: int, maximum: int) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.fail("must be an integer", path)
         if not minimum <= value <= maximum:

@@ -347,3 +347,35 @@ def apply_events(
             scored.behind_position.append(event.id)
         scored.entries.extend(apply_event(state, event, rules, time_zone))
     return scored
+
+
+@dataclass
+class Replayed:
+    """The states and ledger a replay produced, and how many repeated ids it dropped."""
+
+    states: dict[str, EmployeeState]
+    entries: list[LedgerEntry]
+    duplicates: int
+
+
+def replay(events: Mapping[str, list[Event]], rules: RuleSet, time_zone: str) -> Replayed:
+    """Score every employee's history from an empty state. An id met again (published
+    twice, under any sequence) counts once, at its first sequence: the whole history is
+    at hand here, so no repeat escapes, however far apart."""
+    states: dict[str, EmployeeState] = {}
+    entries: list[LedgerEntry] = []
+    duplicates = 0
+    for employee_id, history in events.items():
+        seen: set[str] = set()
+        unique = []
+        for event in sorted(history, key=lambda item: item.sequence):
+            if event.id in seen:
+                duplicates += 1
+                continue
+            seen.add(event.id)
+            unique.append(event)
+        state = EmployeeState(employee_id)
+        entries.extend(apply_events(state, unique, rules, time_zone).entries)
+        if state.applied:
+            states[employee_id] = state
+    return Replayed(states, entries, duplicates)

@@ -12,8 +12,8 @@ from pymongo import MongoClient
 from cercle_common.messaging import make_producer
 from cercle_common.settings import Settings
 from cercle_common.topics import EMPLOYEES, EVENTS
-from services.points.app import create_app, index_prefix
-from services.points.board_index import LeaderboardIndex
+from services.points.adapters.board_index import LeaderboardIndex
+from services.points.entrypoints.app import create_app
 from tests.integration.points.harness import PointsHarness, start_group_at_end
 
 
@@ -49,4 +49,4 @@ def cleanup(settings: Settings) -> Iterator[None]:
         client.drop_database(settings.database_name("points"))
     finally:
         client.close()
-    LeaderboardIndex.from_url(settings.redis_url, index_prefix(settings)).clear()
+    LeaderboardIndex.from_settings(settings).clear()

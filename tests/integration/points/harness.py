@@ -22,8 +22,9 @@ from cercle_common.envelope import Envelope
 from cercle_common.messaging import ConsumerLoop, client_options
 from cercle_common.settings import Settings
 from cercle_common.topics import EMPLOYEES, EVENTS
-from services.points.consumer import build_loop, build_processor
-from services.points.processing import PointsProcessor
+from services.points.bootstrap import build_processor
+from services.points.entrypoints.consumer import build_loop
+from services.points.handlers import PointsProcessor
 
 _sequences = itertools.count(int(time.time() * 10) % 2_000_000_000)
 

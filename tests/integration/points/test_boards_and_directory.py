@@ -10,7 +10,7 @@ from typing import Any
 
 from flask.testing import FlaskClient
 
-from services.points.store import PointsStore
+from services.points.adapters.store import PointsStore
 from tests.integration.points.harness import PointsHarness, wait_until
 
 

@@ -13,13 +13,13 @@ from flask.testing import FlaskClient
 from cercle_common.errors import InfrastructureError
 from cercle_common.mongo import connect
 from cercle_common.settings import Settings
-from services.points.app import index_prefix
-from services.points.board_index import LeaderboardIndex
-from services.points.consumer import build_loop, build_processor
+from services.points.adapters.board_index import LeaderboardIndex
+from services.points.adapters.rules_file import DEFAULT_RULES, load_rules, parse_rules_text
+from services.points.adapters.store import PointsStore
+from services.points.bootstrap import build_processor
 from services.points.domain.model import EmployeeState
-from services.points.rescore import rebuild_index, rescore
-from services.points.rules_file import DEFAULT_RULES, load_rules, parse_rules_text
-from services.points.store import PointsStore
+from services.points.entrypoints.consumer import build_loop
+from services.points.entrypoints.rescore import rebuild_index, rescore
 from tests.integration.points.harness import PointsHarness, wait_until
 
 
@@ -32,7 +32,7 @@ def _store(settings: Settings) -> PointsStore:
 
 
 def _index(settings: Settings) -> LeaderboardIndex:
-    return LeaderboardIndex.from_url(settings.redis_url, index_prefix(settings))
+    return LeaderboardIndex.from_settings(settings)
 
 
 def _known(harness: PointsHarness, *employees: str) -> None:

@@ -23,13 +23,12 @@ from flask.testing import FlaskClient
 
 from cercle_common.mongo import connect
 from cercle_common.settings import Settings
-from services.points.app import index_prefix
-from services.points.board_index import LeaderboardIndex
-from services.points.check import check_points
+from services.points.adapters.board_index import LeaderboardIndex
+from services.points.adapters.rules_file import load_rules
+from services.points.adapters.store import PointsStore
 from services.points.domain.model import EmployeeState
-from services.points.rescore import rescore
-from services.points.rules_file import load_rules
-from services.points.store import PointsStore
+from services.points.entrypoints.check import check_points
+from services.points.entrypoints.rescore import rescore
 from tests.integration.points.harness import PointsHarness, wait_until
 
 REPO = Path(__file__).resolve().parents[3]
@@ -41,7 +40,7 @@ def _store(settings: Settings) -> PointsStore:
 
 
 def _index(settings: Settings) -> LeaderboardIndex:
-    return LeaderboardIndex.from_url(settings.redis_url, index_prefix(settings))
+    return LeaderboardIndex.from_settings(settings)
 
 
 def _known(harness: PointsHarness, *employees: str) -> None:
@@ -121,7 +120,7 @@ def test_the_check_command_passes_on_a_clean_run_and_reports_each_corruption(
 
     def run_check() -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "services.points.check"],
+            [sys.executable, "-m", "services.points.entrypoints.check"],
             cwd=REPO,
             env=environment,
             capture_output=True,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from services.points.adapters.rules_file import DEFAULT_RULES, load_rules, parse_rules_text
 from services.points.domain.rules import RulesError
-from services.points.rules_file import DEFAULT_RULES, load_rules, parse_rules_text
 
 HEADER = "version: 2\nrules:\n"
 

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from cercle_common.errors import ValidationError
+from services.points.adapters.rules_file import load_rules
 from services.points.domain.model import REMEMBERED_EVENTS, EmployeeState, Event
 from services.points.domain.rules import RuleSet, parse_rules
 from services.points.domain.scoring import apply_event, apply_events
-from services.points.rules_file import load_rules
 
 PARIS = "Europe/Paris"
 NOON = datetime(2026, 11, 26, 11, 0, tzinfo=UTC)

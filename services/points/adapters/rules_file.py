@@ -9,7 +9,7 @@ import yaml
 
 from services.points.domain.rules import RulesError, RuleSet, parse_rules
 
-DEFAULT_RULES = Path(__file__).parent / "rules" / "default.yaml"
+DEFAULT_RULES = Path(__file__).parents[1] / "rules" / "default.yaml"
 
 
 def load_rules(path: Path | str = DEFAULT_RULES) -> RuleSet:

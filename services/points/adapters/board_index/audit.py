@@ -1,116 +1,30 @@
-"""Check that the points service agrees with itself: `python -m services.points.check`.
-
-For every employee: each period total of the state (MongoDB) equals the sum of the
-ledger entries in that period, and the Redis index says what the states and directory
-say (the employee's totals, their place and score on the global/team/site boards, the
-team and site sums of listed members, the active member counts, the directory copy).
-Exit status 0 when everything matches, 1 otherwise; the figures and the first
-mismatches are printed. Run it on a quiet system (consumer caught up): a batch in flight
-writes the index and the ledger before its state snapshot.
-"""
+"""The index side of `python -m services.points.entrypoints.check`: does the Redis index
+say what the states and the directory (MongoDB) say? The employees' totals, their place
+and score on the global, team and site boards, the team and site sums of listed members,
+the active member counts, the directory copy and the board sizes. It reads the index's
+keys themselves, so it lives with them."""
 
 from __future__ import annotations
 
-import sys
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
-import mongoengine
-
-from cercle_common.mongo import connect
-from cercle_common.periods import period_keys
-from cercle_common.settings import Settings
-from services.points.app import index_prefix
-from services.points.board_index import LeaderboardIndex, redis_errors
+from services.points.adapters.board_index import LeaderboardIndex, redis_errors
+from services.points.domain.integrity import Mismatch
 from services.points.domain.model import DirectoryEntry, EmployeeState
 from services.points.domain.ranking import board_score
-from services.points.store import PointsStore
 
-SHOWN_MISMATCHES = 10
 _CHUNK = 500
 
 
-@dataclass(frozen=True)
-class Mismatch:
-    """One disagreement: `subject` (an employee, team or site) and `what` was compared,
-    in which period, what the source of truth says and what was found."""
-
-    subject: str
-    what: str
-    period_key: str
-    expected: str
-    found: str
-
-    def __str__(self) -> str:
-        period = f" [{self.period_key}]" if self.period_key else ""
-        return f"{self.subject}: {self.what}{period}: expected {self.expected}, found {self.found}"
-
-
-@dataclass
-class CheckReport:
-    """The figures of one check and every mismatch found."""
-
-    employees: int = 0
-    ledger_entries: int = 0
-    period_totals: int = 0
-    mismatches: list[Mismatch] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        """True when nothing disagrees."""
-        return not self.mismatches
-
-    def lines(self, shown: int = SHOWN_MISMATCHES) -> list[str]:
-        """The printed summary."""
-        lines = [
-            f"employees checked: {self.employees}",
-            f"ledger entries: {self.ledger_entries}",
-            f"period totals compared: {self.period_totals}",
-            f"mismatches: {len(self.mismatches)}",
-        ]
-        lines += [f"  {mismatch}" for mismatch in self.mismatches[:shown]]
-        if len(self.mismatches) > shown:
-            lines.append(f"  ... and {len(self.mismatches) - shown} more")
-        return lines
-
-
-def check_points(store: PointsStore, index: LeaderboardIndex, time_zone: str) -> CheckReport:
-    """Compare states with the ledger, and the index with states and directory."""
-    report = CheckReport()
-    states = store.load_states()
-    directory = store.load_directory()
-    ledger: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for employee_id, points, occurred_at in store.ledger_points():
-        report.ledger_entries += 1
-        for key in period_keys(occurred_at, time_zone).as_dict().values():
-            ledger[employee_id][key] += points
-    employees = sorted(set(states) | set(ledger))
-    report.employees = len(employees)
-    for employee_id in employees:
-        state = states.get(employee_id)
-        totals = state.totals if state is not None else {}
-        sums = ledger.get(employee_id, {})
-        for key in sorted(set(totals) | set(sums)):
-            report.period_totals += 1
-            expected, found = sums.get(key, 0), totals.get(key, [0, 0])[0]
-            if expected != found:
-                what = "state total vs ledger sum"
-                report.mismatches.append(
-                    Mismatch(employee_id, what, key, str(expected), str(found))
-                )
-    report.mismatches += _index_mismatches(index, states, directory)
-    return report
-
-
-def _index_mismatches(
+def index_mismatches(
     index: LeaderboardIndex,
     states: dict[str, EmployeeState],
     directory: dict[str, DirectoryEntry],
 ) -> list[Mismatch]:
+    """Every disagreement of the index with these states and directory entries."""
     found: list[Mismatch] = []
-    prefix = index.prefix
     placements = {employee_id: entry.placement() for employee_id, entry in directory.items()}
     # What the index should hold, from the states and the directory.
     board_sizes: dict[str, int] = defaultdict(int)
@@ -129,15 +43,16 @@ def _index_mismatches(
     with redis_errors():
         found += _employee_mismatches(index, states, placements)
         found += _directory_mismatches(index, directory)
-        indexed = {key[len(prefix) + 4 :] for key in index.client.scan_iter(f"{prefix}pts:*")}
+        own = index.totals_key("")
+        indexed = {key[len(own) :] for key in index.client.scan_iter(f"{own}*")}
         for employee_id in sorted(indexed - set(states)):
             found.append(Mismatch(employee_id, "index totals without a state", "", "none", "some"))
         keys = sorted({key for state in states.values() for key in state.totals})
         pipe = index.client.pipeline(transaction=False)
         for key in keys:
             pipe.zcard(index.board_key(key))
-            pipe.zrange(f"{prefix}teams:{key}", 0, -1, withscores=True)
-            pipe.zrange(f"{prefix}sites:{key}", 0, -1, withscores=True)
+            pipe.zrange(index.sums_key("team", key), 0, -1, withscores=True)
+            pipe.zrange(index.sums_key("site", key), 0, -1, withscores=True)
         answers = iter(pipe.execute())
         for key in keys:
             size = int(next(answers))
@@ -168,13 +83,12 @@ def _index_mismatches(
 def _employee_mismatches(
     index: LeaderboardIndex, states: dict[str, EmployeeState], placements: dict[str, Any]
 ) -> Iterator[Mismatch]:
-    prefix = index.prefix
     for chunk in _chunks(sorted(states)):
         pipe = index.client.pipeline(transaction=False)
         # Per employee, in the pipeline's order: (what, period key, expected or None).
         checks: dict[str, list[tuple[str, str, str | None]]] = {}
         for employee_id in chunk:
-            pipe.hgetall(f"{prefix}pts:{employee_id}")
+            pipe.hgetall(index.totals_key(employee_id))
             placement = placements.get(employee_id)
             listed = placement is not None and placement.listed
             mine = checks[employee_id] = []
@@ -185,11 +99,11 @@ def _employee_mismatches(
                 mine.append(("global board score", key, on_board))
                 if placement is not None and placement.team:
                     pipe.zscore(index.board_key(key, "team", placement.team), employee_id)
-                    pipe.hget(f"{prefix}tm:{key}:{placement.team}", employee_id)
+                    pipe.hget(index.members_key("team", key, placement.team), employee_id)
                     mine += [("team board score", key, on_board), ("team sum part", key, in_group)]
                 if placement is not None and placement.site:
                     pipe.zscore(index.board_key(key, "site", placement.site), employee_id)
-                    pipe.hget(f"{prefix}sm:{key}:{placement.site}", employee_id)
+                    pipe.hget(index.members_key("site", key, placement.site), employee_id)
                     mine += [("site board score", key, on_board), ("site sum part", key, in_group)]
         answers = iter(pipe.execute())
         for employee_id in chunk:
@@ -217,7 +131,6 @@ def _compare(
 def _directory_mismatches(
     index: LeaderboardIndex, directory: dict[str, DirectoryEntry]
 ) -> Iterator[Mismatch]:
-    prefix = index.prefix
     expected_active: dict[str, dict[str, int]] = {
         "team": defaultdict(int),
         "site": defaultdict(int),
@@ -247,7 +160,7 @@ def _directory_mismatches(
     for group in ("team", "site"):
         counts = {
             name: int(count)
-            for name, count in index.client.hgetall(f"{prefix}active:{group}").items()
+            for name, count in index.client.hgetall(index.active_key(group)).items()
             if int(count)
         }
         wanted = dict(expected_active[group])
@@ -265,26 +178,3 @@ def _directory_mismatches(
 def _chunks(items: list[str]) -> Iterable[list[str]]:
     for start in range(0, len(items), _CHUNK):
         yield items[start : start + _CHUNK]
-
-
-def run_check(settings: Settings, alias: str = "points-check") -> CheckReport:
-    """`check_points` on the configured MongoDB and Redis."""
-    store = PointsStore(connect(settings, "points", alias=alias))
-    index = LeaderboardIndex.from_url(settings.redis_url, index_prefix(settings))
-    try:
-        return check_points(store, index, settings.org_timezone)
-    finally:
-        index.client.close()
-        mongoengine.disconnect(alias=alias)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Print the figures; exit 1 on any mismatch."""
-    del argv
-    report = run_check(Settings.from_env())
-    print("\n".join(report.lines()))
-    return 0 if report.ok else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

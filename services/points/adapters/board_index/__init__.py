@@ -1,10 +1,13 @@
 """The leaderboard index in Redis: sorted sets that answer top-N and a rank in O(log n).
 
 Derived from MongoDB (which stays the source of truth) and rebuildable at any time
-(`python -m services.points.rescore --index-only`). Every write sets an absolute value
-(ZADD of the absolute score, HSET of the absolute total, team sums moved by the
-difference with the stored member total inside one Lua script), so replaying a write
-changes nothing. Keys (all under the settings' prefix):
+(`python -m services.points.entrypoints.rescore --index-only`; the consumer rebuilds it by
+itself when `built` says so). Every write sets an absolute value (ZADD of the absolute
+score, HSET of the absolute total, team sums moved by the difference with the stored
+member total inside one Lua script), so replaying a write changes nothing.
+
+Keys, all under the prefix `{<name>}:` (`index_name`: `cercle_points` with the settings'
+database prefix):
 - `pts:<employee>` hash period key -> "points:sequence" (every employee, hidden too);
 - `lb:<period>` / `lb:<period>:team:<team>` / `lb:<period>:site:<site>` sorted sets of
   the listed employees (not hidden), score from `ranking.board_score`;
@@ -17,156 +20,112 @@ changes nothing. Keys (all under the settings' prefix):
 - `built` hash: the Redis `run_id` under which the whole index was last built. Missing
   (a flushed or emptied Redis) or from another run (a restart, which may lose the last
   second of writes) means the index must be rebuilt from MongoDB.
-The scripts build key names at run time, which a single Redis node (local stack and the
-Kubernetes StatefulSet) allows; a Redis Cluster would need hash tags.
+
+The Lua scripts (`*.lua` beside this file, registered at start) receive every key they
+touch in KEYS and build none from ARGV. One call touches an employee's totals together
+with boards and sums every employee shares, so the braces of the prefix are a Redis
+Cluster hash tag putting the whole index of a deployment in one slot: the scripts and the
+pipelines then run on a Cluster (Valkey or Redis) as on the single node of the local stack
+and the Kubernetes StatefulSet. The names are otherwise those the index had before the
+tag; `clear` (so every rebuild) also deletes the index under those untagged names.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import Any
 
 import redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from cercle_common.errors import InfrastructureError
+from cercle_common.settings import Settings
 from services.points.domain.model import UNPLACED, DirectoryEntry, EmployeeState, Placement
 from services.points.domain.ranking import board_score, points_of
+from services.points.ports import BoardIndex, BoardRow, GroupTotals, IndexWriter
 
-T = TypeVar("T")
-
-_PROJECT = """
-local p, emp, team, site, listed = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-for i = 6, #ARGV, 4 do
-  local pk, pts, seq, score = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
-  redis.call('HSET', p .. 'pts:' .. emp, pk, pts .. ':' .. seq)
-  local boards = {p .. 'lb:' .. pk}
-  if team ~= '' then table.insert(boards, p .. 'lb:' .. pk .. ':team:' .. team) end
-  if site ~= '' then table.insert(boards, p .. 'lb:' .. pk .. ':site:' .. site) end
-  for _, board in ipairs(boards) do
-    if listed == '1' then
-      redis.call('ZADD', board, score, emp)
-    else
-      redis.call('ZREM', board, emp)
-    end
-  end
-  local groups = {}
-  if team ~= '' then
-    table.insert(groups, {p .. 'tm:' .. pk .. ':' .. team, p .. 'teams:' .. pk, team})
-  end
-  if site ~= '' then
-    table.insert(groups, {p .. 'sm:' .. pk .. ':' .. site, p .. 'sites:' .. pk, site})
-  end
-  for _, g in ipairs(groups) do
-    local stored = redis.call('HGET', g[1], emp)
-    local old = tonumber(stored or '0')
-    if listed == '1' then
-      local new = tonumber(pts)
-      redis.call('HSET', g[1], emp, pts)
-      if old ~= new or redis.call('ZSCORE', g[2], g[3]) == false then
-        redis.call('ZINCRBY', g[2], new - old, g[3])
-      end
-    elseif stored then
-      redis.call('HDEL', g[1], emp)
-      if redis.call('HLEN', g[1]) == 0 then
-        redis.call('ZREM', g[2], g[3])
-      else
-        redis.call('ZINCRBY', g[2], -old, g[3])
-      end
-    end
-  end
-end
-return 1
-"""
-
-_UNPLACE = """
-local p, emp, team, site = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-for i = 5, #ARGV do
-  local pk = ARGV[i]
-  redis.call('ZREM', p .. 'lb:' .. pk, emp)
-  if team ~= '' then redis.call('ZREM', p .. 'lb:' .. pk .. ':team:' .. team, emp) end
-  if site ~= '' then redis.call('ZREM', p .. 'lb:' .. pk .. ':site:' .. site, emp) end
-  local groups = {}
-  if team ~= '' then
-    table.insert(groups, {p .. 'tm:' .. pk .. ':' .. team, p .. 'teams:' .. pk, team})
-  end
-  if site ~= '' then
-    table.insert(groups, {p .. 'sm:' .. pk .. ':' .. site, p .. 'sites:' .. pk, site})
-  end
-  for _, g in ipairs(groups) do
-    local old = redis.call('HGET', g[1], emp)
-    if old then
-      redis.call('HDEL', g[1], emp)
-      if redis.call('HLEN', g[1]) == 0 then
-        redis.call('ZREM', g[2], g[3])
-      else
-        redis.call('ZINCRBY', g[2], -tonumber(old), g[3])
-      end
-    end
-  end
-end
-return 1
-"""
-
-_ACTIVE = """
-local p, emp, new = ARGV[1], ARGV[2], ARGV[3]
-local old = redis.call('HGET', p .. 'active_of', emp) or ''
-if old == new then return 0 end
-local function move(value, delta)
-  if value == '' then return end
-  local tab = string.find(value, '\\t', 1, true)
-  local team, site = string.sub(value, 1, tab - 1), string.sub(value, tab + 1)
-  if team ~= '' then redis.call('HINCRBY', p .. 'active:team', team, delta) end
-  if site ~= '' then redis.call('HINCRBY', p .. 'active:site', site, delta) end
-end
-move(old, -1)
-move(new, 1)
-if new == '' then
-  redis.call('HDEL', p .. 'active_of', emp)
-else
-  redis.call('HSET', p .. 'active_of', emp, new)
-end
-return 1
-"""
+__all__ = ["BoardRow", "GroupTotals", "LeaderboardIndex", "index_name", "redis_errors"]
 
 
-@dataclass(frozen=True)
-class BoardRow:
-    """One row of a sorted set: the member and its points."""
-
-    member: str
-    points: int
-
-
-@dataclass(frozen=True)
-class GroupTotals:
-    """Team (or site) totals and active member counts for one period."""
-
-    totals: dict[str, int]
-    active: dict[str, int]
+SCRIPTS = {
+    name: (Path(__file__).parent / f"{name}.lua").read_text(encoding="utf-8")
+    for name in ("project", "unplace", "active")
+}
+_UNLINK_BATCH = 1000
 
 
-class LeaderboardIndex:
+def index_name(settings: Settings) -> str:
+    """The name of this deployment's index (tests get their own through the database
+    prefix); its keys are under `{<name>}:`."""
+    return f"{settings.mongo_db_prefix}cercle_points"
+
+
+class LeaderboardIndex(BoardIndex):
     """Reads and idempotent writes of the Redis leaderboard index."""
 
-    def __init__(self, client: redis.Redis, prefix: str) -> None:
+    def __init__(self, client: redis.Redis, name: str) -> None:
         # Typed loosely: redis-py's stubs mix the sync and async clients' return types.
         self.client: Any = client
-        self.prefix = prefix
-        self._project = client.register_script(_PROJECT)
-        self._unplace = client.register_script(_UNPLACE)
-        self._active = client.register_script(_ACTIVE)
+        self.name = name
+        self.prefix = f"{{{name}}}:"
+        self._project = client.register_script(SCRIPTS["project"])
+        self._unplace = client.register_script(SCRIPTS["unplace"])
+        self._active = client.register_script(SCRIPTS["active"])
 
     @classmethod
-    def from_url(cls, url: str, prefix: str) -> LeaderboardIndex:
-        """An index on the Redis at `url`, its keys under `prefix`."""
+    def from_url(cls, url: str, name: str) -> LeaderboardIndex:
+        """The index `name` on the Redis at `url`."""
         client = redis.Redis.from_url(
             url, decode_responses=True, socket_timeout=5, socket_connect_timeout=5
         )
-        return cls(client, prefix)
+        return cls(client, name)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LeaderboardIndex:
+        """This deployment's index on the configured Redis (connects lazily)."""
+        return cls.from_url(settings.redis_url, index_name(settings))
+
+    # Key names ----------------------------------------------------------------------
+
+    def totals_key(self, employee_id: str) -> str:
+        """The hash of an employee's own totals."""
+        return f"{self.prefix}pts:{employee_id}"
+
+    def board_key(self, period_key: str, scope: str = "global", scope_id: str = "") -> str:
+        """The sorted set of one board."""
+        if scope == "global":
+            return f"{self.prefix}lb:{period_key}"
+        return f"{self.prefix}lb:{period_key}:{scope}:{scope_id}"
+
+    def members_key(self, group: str, period_key: str, name: str) -> str:
+        """The hash member -> points of one team (`group="team"`) or site in a period."""
+        short = "tm" if group == "team" else "sm"
+        return f"{self.prefix}{short}:{period_key}:{name}"
+
+    def sums_key(self, group: str, period_key: str) -> str:
+        """The sorted set team (or site) -> sum of listed members in a period."""
+        plural = "teams" if group == "team" else "sites"
+        return f"{self.prefix}{plural}:{period_key}"
+
+    def active_key(self, group: str) -> str:
+        """The hash team (or site) -> count of active listed members."""
+        return f"{self.prefix}active:{group}"
+
+    def placement_keys(self, period_key: str, placement: Placement) -> list[str]:
+        """The keys a placement's scores of one period go to, in the scripts' order: the
+        global board, then board, member totals and sums of the team, then of the site."""
+        keys = [self.board_key(period_key)]
+        for group, name in (("team", placement.team), ("site", placement.site)):
+            if name:
+                keys += [
+                    self.board_key(period_key, group, name),
+                    self.members_key(group, period_key, name),
+                    self.sums_key(group, period_key),
+                ]
+        return keys
 
     # Writes -------------------------------------------------------------------------
 
@@ -174,28 +133,37 @@ class LeaderboardIndex:
         """Run `build` against one pipeline, then send it (one round trip)."""
         with redis_errors():
             pipe = self.client.pipeline(transaction=False)
-            build(IndexWriter(self, pipe))
+            build(_PipelineWriter(self, pipe))
             pipe.execute()
 
     def clear(self) -> None:
-        """Delete every key of this index (before a rebuild)."""
+        """Delete every key of this index (before a rebuild), and the index under its
+        former untagged names (`{name}` without braces)."""
         with redis_errors():
-            batch: list[str] = []
-            for key in self.client.scan_iter(match=f"{self.prefix}*", count=1000):
-                batch.append(key)
-                if len(batch) >= 1000:
-                    self.client.unlink(*batch)
-                    batch = []
-            if batch:
-                self.client.unlink(*batch)
+            self._unlink_matching(f"{self.prefix}*", together=True)
+            # Former keys share no slot: one UNLINK each, so a Cluster takes them too.
+            self._unlink_matching(f"{self.name}:*", together=False)
+
+    def _unlink_matching(self, pattern: str, together: bool) -> None:
+        batch: list[str] = []
+        for key in self.client.scan_iter(match=pattern, count=_UNLINK_BATCH):
+            batch.append(key)
+            if len(batch) >= _UNLINK_BATCH:
+                self._unlink(batch, together)
+                batch = []
+        if batch:
+            self._unlink(batch, together)
+
+    def _unlink(self, keys: list[str], together: bool) -> None:
+        if together:
+            self.client.unlink(*keys)
+            return
+        pipe = self.client.pipeline(transaction=False)
+        for key in keys:
+            pipe.unlink(key)
+        pipe.execute()
 
     # Reads --------------------------------------------------------------------------
-
-    def board_key(self, period_key: str, scope: str = "global", scope_id: str = "") -> str:
-        """The sorted set of one board."""
-        if scope == "global":
-            return f"{self.prefix}lb:{period_key}"
-        return f"{self.prefix}lb:{period_key}:{scope}:{scope_id}"
 
     def page(self, board: str, offset: int, count: int) -> tuple[list[BoardRow], int]:
         """Rows at [offset, offset + count) from the top, and the board's size."""
@@ -218,7 +186,7 @@ class LeaderboardIndex:
     def totals(self, employee_id: str, period_keys: Sequence[str]) -> list[tuple[int, int]]:
         """(points, sequence reached) for each period key (0, 0 when none)."""
         with redis_errors():
-            values = self.client.hmget(f"{self.prefix}pts:{employee_id}", list(period_keys))
+            values = self.client.hmget(self.totals_key(employee_id), list(period_keys))
         result = []
         for value in values:
             if value is None:
@@ -231,7 +199,7 @@ class LeaderboardIndex:
     def all_totals(self, employee_id: str) -> dict[str, tuple[int, int]]:
         """Every period total of one employee."""
         with redis_errors():
-            values = self.client.hgetall(f"{self.prefix}pts:{employee_id}")
+            values = self.client.hgetall(self.totals_key(employee_id))
         return {
             key: (int(value.partition(":")[0]), int(value.partition(":")[2]))
             for key, value in values.items()
@@ -244,7 +212,7 @@ class LeaderboardIndex:
         with redis_errors():
             pipe = self.client.pipeline(transaction=False)
             for employee_id in employee_ids:
-                pipe.hkeys(f"{self.prefix}pts:{employee_id}")
+                pipe.hkeys(self.totals_key(employee_id))
             return list(pipe.execute())
 
     def directory(self, employee_ids: Sequence[str]) -> list[dict[str, str]]:
@@ -259,11 +227,10 @@ class LeaderboardIndex:
 
     def group_totals(self, group: str, period_key: str) -> GroupTotals:
         """Totals of every team (`group="team"`) or site, and their active members."""
-        plural = "teams" if group == "team" else "sites"
         with redis_errors():
             pipe = self.client.pipeline(transaction=False)
-            pipe.zrange(f"{self.prefix}{plural}:{period_key}", 0, -1, withscores=True)
-            pipe.hgetall(f"{self.prefix}active:{group}")
+            pipe.zrange(self.sums_key(group, period_key), 0, -1, withscores=True)
+            pipe.hgetall(self.active_key(group))
             rows, active = pipe.execute()
         return GroupTotals(
             totals={member: round(score) for member, score in rows},
@@ -331,7 +298,7 @@ class LeaderboardIndex:
             self.client.ping()
 
 
-class IndexWriter:
+class _PipelineWriter(IndexWriter):
     """Queues idempotent writes on a pipeline (see `LeaderboardIndex.write`)."""
 
     def __init__(self, index: LeaderboardIndex, pipe: Any) -> None:
@@ -343,31 +310,35 @@ class IndexWriter:
     ) -> None:
         """Set an employee's totals (period key, points, sequence reached) everywhere
         they belong, given their placement."""
+        index = self._index
+        keys = [index.totals_key(employee_id)]
         args: list[Any] = [
-            self._index.prefix,
             employee_id,
             placement.team,
             placement.site,
             "1" if placement.listed else "0",
         ]
         for period_key, points, sequence in totals:
+            keys += index.placement_keys(period_key, placement)
             args += [period_key, points, sequence, board_score(points, sequence)]
-        if len(args) > 5:
-            self._index._project(args=args, client=self._pipe)
+        if len(args) > 4:
+            index._project(keys=keys, args=args, client=self._pipe)
 
     def unplace(self, employee_id: str, placement: Placement, period_keys: Iterable[str]) -> None:
         """Take an employee out of the boards and group sums of `placement`."""
-        keys = list(period_keys)
+        index = self._index
+        keys = [
+            key for period_key in period_keys for key in index.placement_keys(period_key, placement)
+        ]
         if keys:
-            self._index._unplace(
-                args=[self._index.prefix, employee_id, placement.team, placement.site, *keys],
-                client=self._pipe,
+            index._unplace(
+                keys=keys, args=[employee_id, placement.team, placement.site], client=self._pipe
             )
 
     def directory(self, entry: DirectoryEntry) -> None:
         """Store the directory fields the API reads, and the active member counts."""
-        prefix = self._index.prefix
-        key = f"{prefix}dir:{entry.employee_id}"
+        index = self._index
+        key = f"{index.prefix}dir:{entry.employee_id}"
         active = ""
         if entry.erased:
             self._pipe.delete(key)
@@ -385,11 +356,15 @@ class IndexWriter:
             # Hidden employees count in no group, so a group's size says nothing of them.
             if entry.active and entry.listed:
                 active = f"{entry.team}\t{entry.site}"
-        self._index._active(args=[prefix, entry.employee_id, active], client=self._pipe)
+        index._active(
+            keys=[f"{index.prefix}active_of", index.active_key("team"), index.active_key("site")],
+            args=[entry.employee_id, active],
+            client=self._pipe,
+        )
 
     def forget_totals(self, employee_id: str) -> None:
         """Remove an employee's own totals (erasure)."""
-        self._pipe.delete(f"{self._index.prefix}pts:{employee_id}")
+        self._pipe.delete(self._index.totals_key(employee_id))
 
 
 @contextmanager

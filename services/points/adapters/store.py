@@ -9,6 +9,13 @@ duplicate and changes nothing (the exactly-once guard), and no write needs a tra
 - `directory`: the directory snapshots received, `_id = <employee id>:<kafka offset>`.
 Inserts only, because the local MongoDB-compatible server (FerretDB on SQLite) answers an
 insert in microseconds but an update or a read by `_id` by reading the whole collection.
+Raw pymongo bulk operations (`bulk_write` of `InsertOne`, unordered), no mongoengine
+Document: this is the consumer's hot path, one bulk insert per collection and batch.
+
+`INDEXES` are the secondary indexes a real MongoDB serves the other queries with (the
+README's "Indexes" table lists the same; `python -m services.points.entrypoints.indexes`
+creates them). The consumer's start-up reads of whole collections (states, directory)
+need none.
 """
 
 from __future__ import annotations
@@ -23,16 +30,26 @@ from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 
 from cercle_common.envelope import format_instant, parse_instant
-from cercle_common.mongo import DUPLICATE_KEY, create_indexes, translated_errors
+from cercle_common.mongo import DUPLICATE_KEY, Index, create_indexes, ping, translated_errors
 from services.points.domain.model import DirectoryEntry, EmployeeState, LedgerEntry
-from services.points.indexes import INDEXES
+from services.points.ports import LedgerStore
 
 LEDGER = "ledger"
 STATES = "states"
 DIRECTORY = "directory"
 
+INDEXES = (
+    Index(
+        LEDGER,
+        (("employee_id", 1), ("sequence", -1)),
+        "an employee's ledger page, newest first; erasure and rescore by employee",
+    ),
+    Index(STATES, (("employee_id", 1),), "states of some employees; erasure"),
+    Index(DIRECTORY, (("employee_id", 1),), "erasure keeps only the erasure marker"),
+)
 
-class PointsStore:
+
+class PointsStore(LedgerStore):
     """Reads and writes the points database."""
 
     def __init__(self, database: Database) -> None:
@@ -42,9 +59,13 @@ class PointsStore:
         self.directory = database[DIRECTORY]
 
     def ensure_indexes(self) -> None:
-        """The indexes a real MongoDB serves the queries with (`indexes.py`; FerretDB
+        """The indexes a real MongoDB serves the queries with (`INDEXES`; FerretDB
         accepts them)."""
         create_indexes(self.database, INDEXES)
+
+    def ping(self) -> None:
+        """Raises unless MongoDB answers (a readiness check)."""
+        ping(self.database)
 
     def insert_ledger(self, entries: Iterable[LedgerEntry]) -> None:
         """Store ledger entries; those already stored are left as they are."""

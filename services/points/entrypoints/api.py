@@ -8,7 +8,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from cercle_common.httpapi import service_token_guard
 from services.points.domain.ranking import bounded_int, page_size
-from services.points.queries import BoardQuery, PointsQueries
+from services.points.handlers import BoardQuery, PointsQueries
 
 blueprint = Blueprint("points", __name__)
 # Boards and ledgers are read by the gateway, which applies the privacy rules.

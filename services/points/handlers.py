@@ -1,8 +1,13 @@
-"""The points consumer's batch handler: directory snapshots and events in, ledger entries,
-state snapshots, `cercle.points.v1` messages and leaderboard projections out.
+"""The points service layer: every change to the ledger, the states and the leaderboard
+index goes through here, whatever the door (the consumer's batches, the rescore and the
+index rebuild of the command line), and so does every read the API answers. It works
+through the ports (`ports.py`) only: `bootstrap.py` gives it the real adapters, the unit
+tests their fakes.
 
-Order of the writes, each idempotent, so a crash or a redelivery at any point neither
-loses nor doubles points:
+The consumer's batch handler (`PointsProcessor`): directory snapshots and events in,
+ledger entries, state snapshots, `cercle.points.v1` messages and leaderboard projections
+out. Order of the writes, each idempotent, so a crash or a redelivery at any point
+neither loses nor doubles points:
 1. ledger entries (insert, `_id = <event id>:<rule id>`; duplicates ignored);
 2. the ledger entries published on `cercle.points.v1` (consumers dedupe on `id`);
 3. one state snapshot per employee holding its position (`last_sequence` and the ids
@@ -20,27 +25,32 @@ whenever a partition arrives that it did not process just before (rebalance).
 
 The Redis index is checked before every batch and every `INDEX_CHECK_SECONDS` while idle
 (`watch_index`): found not built on the running Redis (flushed, or restarted and maybe
-missing its last second), it is rebuilt whole from MongoDB."""
+missing its last second), it is rebuilt whole from MongoDB.
+
+The rescore (`rescore_from_history`) replays the event history through the same core,
+and `rebuild_index` rebuilds the index from the store alone; `PointsQueries` is the read
+side (leaderboards, an employee's points and ledger)."""
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from kafka import KafkaProducer
-
+from cercle_common.cursors import SignedCursors
 from cercle_common.envelope import decode_json_object, parse_published
 from cercle_common.errors import InfrastructureError, NotFound, ValidationError
 from cercle_common.messaging import Record, Rejection, is_infrastructure_failure
-from cercle_common.topics import EMPLOYEES, EVENTS, POINTS
-from services.points.board_index import IndexWriter, LeaderboardIndex
+from cercle_common.periods import PERIOD_KINDS, period_keys
+from cercle_common.topics import EMPLOYEES, EVENTS
 from services.points.domain.model import (
+    HIDDEN,
+    PSEUDONYM,
     UNPLACED,
     VISIBILITIES,
     DirectoryEntry,
@@ -49,9 +59,10 @@ from services.points.domain.model import (
     LedgerEntry,
     Placement,
 )
+from services.points.domain.ranking import board_score, resolve_period
 from services.points.domain.rules import RuleSet
-from services.points.domain.scoring import apply_events, check_event, check_instants
-from services.points.store import PointsStore
+from services.points.domain.scoring import apply_events, check_event, check_instants, replay
+from services.points.ports import BoardIndex, BoardRow, EntryPublisher, IndexWriter, LedgerStore
 
 log = logging.getLogger(__name__)
 
@@ -109,37 +120,6 @@ def directory_from_record(key: str | None, value: bytes | None, position: int) -
     )
 
 
-class PointsPublisher:
-    """Publishes ledger entries on `cercle.points.v1` (key = employee id)."""
-
-    def __init__(self, producer: KafkaProducer) -> None:
-        self._producer = producer
-
-    def publish(self, entries: Sequence[LedgerEntry]) -> None:
-        """Send and wait for every acknowledgement."""
-        if not entries:
-            return
-        futures = [
-            self._producer.send(
-                POINTS,
-                key=entry.employee_id.encode(),
-                value=json.dumps(entry.to_dict(), separators=(",", ":")).encode(),
-            )
-            for entry in entries
-        ]
-        self._producer.flush(timeout=30)
-        # flush() waits but does not raise for a message the broker refused.
-        failed = [future for future in futures if future.failed()]
-        if failed:
-            raise InfrastructureError(
-                f"{len(failed)} points messages not published: {failed[0].exception}"
-            ) from failed[0].exception
-
-    def close(self) -> None:
-        """Flush and close the producer."""
-        self._producer.close(timeout=10)
-
-
 @dataclass
 class _Batch:
     rejections: list[Rejection] = field(default_factory=list)
@@ -153,9 +133,9 @@ class PointsProcessor:
 
     def __init__(
         self,
-        store: PointsStore,
-        index: LeaderboardIndex,
-        publisher: PointsPublisher | None,
+        store: LedgerStore,
+        index: BoardIndex,
+        publisher: EntryPublisher | None,
         rules: RuleSet,
         time_zone: str,
     ) -> None:
@@ -387,3 +367,336 @@ def placement_of(stored: dict[str, str]) -> Placement:
         site=stored.get("site", ""),
         listed=stored.get("visibility", "visible") != "hidden",
     )
+
+
+# The rescore and the index rebuild ------------------------------------------------------
+
+
+@dataclass
+class RescoreReport:
+    """What a rescore did."""
+
+    events: int = 0
+    skipped: int = 0
+    duplicates: int = 0
+    employees: int = 0
+    ledger_entries: int = 0
+    rules_version: int = 0
+    erased: list[str] = field(default_factory=list)
+
+
+def final_directory(records: Iterable[Record]) -> dict[str, DirectoryEntry]:
+    """The latest directory snapshot of each employee (bad snapshots are skipped, as the
+    consumer dead-letters them)."""
+    latest: dict[str, DirectoryEntry] = {}
+    for record in records:
+        try:
+            entry = directory_from_record(record.key_text, record.value, record.offset)
+        except Exception as error:
+            if is_infrastructure_failure(error):
+                raise
+            continue
+        known = latest.get(entry.employee_id)
+        if known is None or entry.position >= known.position:
+            latest[entry.employee_id] = entry
+    return latest
+
+
+def rescore_from_history(
+    store: LedgerStore,
+    index: BoardIndex,
+    rules: RuleSet,
+    time_zone: str,
+    directory_records: Iterable[Record],
+    event_records: Iterable[Record],
+    employees: set[str] | None = None,
+) -> RescoreReport:
+    """Rebuild ledger, states and index from the history (`cercle.employees.v1`, read
+    first, then `cercle.events.v1`), for `employees` only when given: each employee's
+    events in sequence order through the core the consumer uses, each id once."""
+    report = RescoreReport(rules_version=rules.version)
+    directory = final_directory(
+        record for record in directory_records if employees is None or record.key_text in employees
+    )
+    erased = {employee for employee, entry in directory.items() if entry.erased}
+    report.erased = sorted(erased)
+    events: dict[str, list[Event]] = defaultdict(list)
+    for record in event_records:
+        if employees is not None and record.key_text not in employees:
+            continue
+        try:
+            event = event_from_record(record.value, time_zone)
+        except Exception as error:
+            if is_infrastructure_failure(error):
+                raise
+            report.skipped += 1
+            continue
+        if event.employee_id in erased or (
+            employees is not None and event.employee_id not in employees
+        ):
+            report.skipped += 1
+            continue
+        events[event.employee_id].append(event)
+        report.events += 1
+    replayed = replay(events, rules, time_zone)
+    states, entries = replayed.states, replayed.entries
+    report.duplicates = replayed.duplicates
+    report.employees = len(states)
+    report.ledger_entries = len(entries)
+
+    touched = set(states) | set(directory) | (employees or set())
+    if employees is None:
+        store.drop_scores()
+    else:
+        store.forget(touched)
+        stored_directory = index.directory(sorted(touched))
+        old = {
+            employee: (placement_of(stored), index.all_totals(employee))
+            for employee, stored in zip(sorted(touched), stored_directory, strict=True)
+        }
+
+        def unplace(writer: IndexWriter) -> None:
+            for employee, (placement, totals) in old.items():
+                writer.unplace(employee, placement, sorted(totals))
+                writer.forget_totals(employee)
+
+        index.write(unplace)
+    store.ensure_indexes()
+    store.insert_ledger(entries)
+    store.insert_states(states.values())
+    store.insert_directory(directory.values())
+    for employee in erased:
+        store.erase(employee, keep_position=directory[employee].position)
+    if employees is None:
+        index.rebuild(states.values(), directory.values())
+    else:
+        index.project_all(states.values(), directory.values())
+    return report
+
+
+def rebuild_index(store: LedgerStore, index: BoardIndex) -> int:
+    """Rebuild the whole index from the store alone (the source of truth); returns the
+    number of employees with a state."""
+    states = store.load_states()
+    directory = store.load_directory()
+    index.rebuild(states.values(), directory.values())
+    return len(states)
+
+
+# The read side --------------------------------------------------------------------------
+
+SCOPES = ("global", "team", "site")
+NORMALIZATIONS = ("total", "per_active_member")
+_LEDGER_FIELDS = (
+    "id",
+    "event_id",
+    "event_type",
+    "rule_id",
+    "rules_version",
+    "points",
+    "explanation",
+    "occurred_at",
+    "sequence",
+    "reverses",
+)
+
+
+@dataclass(frozen=True)
+class BoardQuery:
+    """An employee leaderboard request, already checked."""
+
+    period: str
+    at: str | None
+    scope: str = "global"
+    team_id: str | None = None
+    site_id: str | None = None
+
+
+@dataclass(frozen=True)
+class _Board:
+    """A board as the index names it (`key`) and as its cursors name it (`list_id`)."""
+
+    key: str
+    list_id: str
+
+
+class PointsQueries:
+    """Answers the HTTP API's questions. Every leaderboard answer comes from the index in
+    O(log n + page); nothing here scans the employees."""
+
+    def __init__(
+        self, index: BoardIndex, store: LedgerStore, time_zone: str, cursors: SignedCursors
+    ) -> None:
+        self.index = index
+        self.store = store
+        self.time_zone = time_zone
+        # Opaque, authenticated page cursors, each valid for its own list only.
+        self.cursors = cursors
+
+    def employees_board(
+        self, query: BoardQuery, first: int, after: str | None, now: datetime
+    ) -> dict[str, Any]:
+        """Top of an employee leaderboard, a page at a time."""
+        period = resolve_period(query.period, query.at, self.time_zone, now)
+        board = self._board(period.key, query.scope, query.team_id, query.site_id)
+        offset = self.cursors.open_offset(board.list_id, after)
+        rows, size = self.index.page(board.key, offset, first)
+        return {
+            "period": period.kind,
+            "period_key": period.key,
+            "scope": query.scope,
+            "entries": self._entries(rows, offset),
+            "page_info": self._page_info(board.list_id, offset, len(rows), size),
+            "total_count": size,
+        }
+
+    def around(
+        self, employee_id: str, query: BoardQuery, radius: int, now: datetime
+    ) -> dict[str, Any]:
+        """An employee's own rank (hidden employees too) and their neighbours."""
+        known = self.index.directory([employee_id])[0]
+        period = resolve_period(query.period, query.at, self.time_zone, now)
+        ((points, reached),) = self.index.totals(employee_id, [period.key])
+        if not known and not points:
+            raise NotFound(f"no employee {employee_id} on the leaderboards", "employee_id")
+        team_id = query.team_id or (known.get("team") if query.scope == "team" else None)
+        site_id = query.site_id or (known.get("site") if query.scope == "site" else None)
+        board = self._board(period.key, query.scope, team_id, site_id)
+        # Without points the employee stands after everyone who has some.
+        score = board_score(points, reached if points else 2**32 - 1)
+        position = self.index.position(board.key, employee_id, score)
+        start = max(position - radius, 0)
+        listed = known.get("visibility") != HIDDEN and bool(known)
+        count = position - start + radius + (1 if listed else 0)
+        rows, _ = self.index.page(board.key, start, count)
+        entries = self._entries(rows, start)
+        if not listed:
+            entries = [entry for entry in entries if entry["employee_id"] != employee_id]
+        return {
+            "employee_id": employee_id,
+            "period": period.kind,
+            "period_key": period.key,
+            "scope": query.scope,
+            "rank": position + 1,
+            "points": points,
+            # False for a hidden employee: `rank` is where they would stand, and the
+            # entry at that rank is someone else's.
+            "listed": listed,
+            "entries": entries,
+        }
+
+    def groups_board(
+        self,
+        group: str,
+        period_name: str,
+        at: str | None,
+        normalize: str,
+        first: int,
+        after: str | None,
+        now: datetime,
+    ) -> dict[str, Any]:
+        """Teams (or sites) ranked by total points or points per active member; a small
+        team can beat a large one on the latter. Ties: by name, for a stable order."""
+        if normalize not in NORMALIZATIONS:
+            raise ValidationError(f"must be one of {', '.join(NORMALIZATIONS)}", "normalize")
+        period = resolve_period(period_name, at, self.time_zone, now)
+        groups_list = f"{group}:{period.key}:{normalize}"
+        offset = self.cursors.open_offset(groups_list, after)
+        data = self.index.group_totals(group, period.key)
+        names = set(data.totals) | set(data.active)
+        rows = []
+        for name in names:
+            points = data.totals.get(name, 0)
+            active = data.active.get(name, 0)
+            if normalize == "total":
+                score: float = points
+            else:
+                score = round(points / active, 2) if active else 0.0
+            rows.append((name, points, active, score))
+        rows.sort(key=lambda row: (-row[3], -row[1], row[0]))
+        page = rows[offset : offset + first]
+        id_field = f"{group}_id"
+        return {
+            "period": period.kind,
+            "period_key": period.key,
+            "normalize": normalize,
+            "entries": [
+                {
+                    "rank": offset + index + 1,
+                    id_field: name,
+                    "points": points,
+                    "active_members": active,
+                    "score": score,
+                }
+                for index, (name, points, active, score) in enumerate(page)
+            ],
+            "page_info": self._page_info(groups_list, offset, len(page), len(rows)),
+            "total_count": len(rows),
+        }
+
+    def employee_points(self, employee_id: str, now: datetime) -> dict[str, Any]:
+        """An employee's points in every current period."""
+        known = self.index.directory([employee_id])[0]
+        keys = period_keys(now, self.time_zone).as_dict()
+        totals = self.index.totals(employee_id, [keys[kind] for kind in PERIOD_KINDS])
+        if not known and not any(points for points, _ in totals):
+            raise NotFound(f"no employee {employee_id} known to the points service", "employee_id")
+        return {
+            "employee_id": employee_id,
+            "points": {kind: total[0] for kind, total in zip(PERIOD_KINDS, totals, strict=True)},
+            "period_keys": keys,
+        }
+
+    def ledger(self, employee_id: str, first: int, after: str | None) -> dict[str, Any]:
+        """An employee's ledger, newest first."""
+        ledger = f"ledger:{employee_id}"
+        offset = self.cursors.open_offset(ledger, after)
+        rows = self.store.ledger_page(employee_id, offset, first + 1)
+        has_next = len(rows) > first
+        rows = rows[:first]
+        entries = [{key: row[key] for key in _LEDGER_FIELDS} for row in rows]
+        return {
+            "employee_id": employee_id,
+            "entries": entries,
+            "page_info": {
+                "has_next_page": has_next,
+                "end_cursor": self.cursors.seal(ledger, offset + len(rows)) if rows else None,
+            },
+        }
+
+    def _page_info(self, list_id: str, offset: int, returned: int, size: int) -> dict[str, Any]:
+        end = offset + returned
+        return {
+            "has_next_page": end < size,
+            "end_cursor": self.cursors.seal(list_id, end) if returned else None,
+        }
+
+    def _board(
+        self, period_key: str, scope: str, team_id: str | None, site_id: str | None
+    ) -> _Board:
+        if scope not in SCOPES:
+            raise ValidationError(f"must be one of {', '.join(SCOPES)}", "scope")
+        if scope == "global":
+            return _Board(self.index.board_key(period_key), f"lb:{period_key}")
+        scope_id = team_id if scope == "team" else site_id
+        if not scope_id:
+            raise ValidationError(f"is required when scope is {scope}", f"{scope}_id")
+        return _Board(
+            self.index.board_key(period_key, scope, scope_id),
+            f"lb:{period_key}:{scope}:{scope_id}",
+        )
+
+    def _entries(self, rows: list[BoardRow], offset: int) -> list[dict[str, Any]]:
+        directory = self.index.directory([row.member for row in rows])
+        entries = []
+        for index, (row, known) in enumerate(zip(rows, directory, strict=True)):
+            pseudonymous = known.get("visibility") == PSEUDONYM
+            entries.append(
+                {
+                    "rank": offset + index + 1,
+                    "employee_id": None if pseudonymous else row.member,
+                    "pseudonym": (known.get("pseudonym") or None) if pseudonymous else None,
+                    "points": row.points,
+                }
+            )
+        return entries
