@@ -47,8 +47,10 @@ ENVIRONMENT: dict[str, str] = {
     "BADGE_SALT": "cercle-dev-salt",
     # Requests per minute one caller may make to the gateway, counted across replicas.
     "GATEWAY_RATE_LIMIT": "600",
-    # Most backend calls one GraphQL operation may cost, estimated before it runs.
+    # Most work one GraphQL operation may cost (estimated milliseconds), before it runs.
     "GATEWAY_MAX_COST": "1000",
+    # Requests one caller may have in flight in each gateway process; the next gets 429.
+    "GATEWAY_MAX_IN_FLIGHT": "4",
     # Browser origins allowed to call the gateway (comma separated); empty: no CORS headers.
     "GATEWAY_CORS_ORIGINS": "",
 }
@@ -91,6 +93,7 @@ class Settings:
     badge_salt: str
     gateway_rate_limit: int
     gateway_max_cost: int
+    gateway_max_in_flight: int
     gateway_cors_origins: str
 
     def __post_init__(self) -> None:

@@ -57,11 +57,16 @@ class ServiceProcess:
 # services behind, keep connections alive, and a few slow requests cannot hold every
 # worker.
 GUNICORN_WORKERS = ("--worker-class=gthread", "--workers=2", "--threads=4")
+# The gateway mostly waits on the services: more threads, so that the few requests each
+# caller may have in flight in a process (GATEWAY_MAX_IN_FLIGHT) cannot hold them all.
+GATEWAY_GUNICORN_WORKERS = ("--worker-class=gthread", "--workers=2", "--threads=32")
 
 
-def _api(name: str, app: str, port: int) -> ServiceProcess:
+def _api(
+    name: str, app: str, port: int, workers: tuple[str, ...] = GUNICORN_WORKERS
+) -> ServiceProcess:
     # A short graceful timeout: stopping `run` should not wait half a minute per API.
-    argv = ("gunicorn", *GUNICORN_WORKERS, "-b", f"{HOST}:{port}", "--graceful-timeout", "5", app)
+    argv = ("gunicorn", *workers, "-b", f"{HOST}:{port}", "--graceful-timeout", "5", app)
     return ServiceProcess(name, argv, port)
 
 
@@ -123,7 +128,7 @@ def service_table(ports: ServicePorts = DEV_PORTS) -> tuple[ServiceProcess, ...]
         _consumer(
             "badges-consumer", "services.badges.consumer", ports.health_base + 31, BADGES_USER
         ),
-        _api("gateway", "gateway.app:create_app()", ports.gateway),
+        _api("gateway", "gateway.app:create_app()", ports.gateway, GATEWAY_GUNICORN_WORKERS),
     )
 
 

@@ -12,6 +12,8 @@ in `cercle_gateway_service_call_seconds{outcome="unavailable"}` and their own pr
 
 from __future__ import annotations
 
+import sys
+
 from flask import Flask
 
 from cercle_common.httpapi import create_base_app
@@ -20,10 +22,16 @@ from gateway.auth import TokenVerifier
 from gateway.clients import http_services
 from gateway.cors import allow_cross_origin, parse_origins
 from gateway.execution import GraphQLRuntime
-from gateway.limits import MAX_BODY_BYTES, RateLimiter, RedisRateLimiter
+from gateway.limits import MAX_BODY_BYTES, InFlightLimiter, RateLimiter, RedisRateLimiter
 from gateway.ports import Services
 from gateway.schema import schema
 from gateway.view import GatewayView
+
+# A thread executing a large query keeps the interpreter lock until the switch interval
+# (5 ms by default) runs out each time a thread answering a small request wants it back,
+# which that request does a dozen times (its socket, Redis, the services): a shorter one
+# keeps a small query's wait short beside a large one (`bench/gateway_isolation.py`).
+SWITCH_INTERVAL_S = 0.001
 
 
 def create_app(
@@ -34,6 +42,7 @@ def create_app(
     """The gateway app. Tests may pass fake `services` and a `rate_limiter`; by default
     they are the HTTP clients of the URLs in `settings` and Redis at `settings.redis_url`."""
     settings = settings or Settings.from_env()
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     cors_origins = parse_origins(settings.gateway_cors_origins)
     services = services or http_services(settings)
     verifier = TokenVerifier.from_settings(settings)
@@ -50,7 +59,12 @@ def create_app(
     app.add_url_rule(
         "/graphql",
         view_func=GatewayView.as_view(
-            "graphql", runtime=runtime, services=services, verifier=verifier, limiter=limiter
+            "graphql",
+            runtime=runtime,
+            services=services,
+            verifier=verifier,
+            limiter=limiter,
+            in_flight=InFlightLimiter(settings.gateway_max_in_flight),
         ),
     )
     return app

@@ -97,7 +97,8 @@ class ServiceClient:
         # Gunicorn's sync workers close each connection; a pool still bounds them, and
         # serves keep-alive where the service has it. No retries: failing fast lets the
         # rest of a query be answered.
-        self.pool = urllib3.PoolManager(maxsize=16, retries=False)
+        # As many connections per service as a gateway process has threads (gunicorn's 32).
+        self.pool = urllib3.PoolManager(maxsize=32, retries=False)
 
     def get(self, path: str, params: dict[str, Any] | None = None) -> Json:
         """GET a JSON object."""

@@ -1,12 +1,14 @@
 """Limits that keep one caller from exhausting the gateway or the services behind it:
-query shape (depth, aliases, total fields, tokens), the estimated number of service calls
-(cost), page size, body size, and a per-caller request rate shared by every gateway
-replica through Redis."""
+query shape (depth, aliases, total fields, tokens), the estimated work (cost, in
+milliseconds), page size, body size, a per-caller request rate shared by every gateway
+replica through Redis, and a per-caller number of requests in flight in each process."""
 
 from __future__ import annotations
 
 import abc
 import logging
+import math
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -47,33 +49,48 @@ MAX_PAGE_SIZE = 100
 MAX_AROUND_RADIUS = 10
 MAX_COST = 1000
 RATE_WINDOW_S = 60
+# What a caller refused for having too many requests in flight is told to wait (s).
+IN_FLIGHT_RETRY_AFTER_S = 1
 
-# The fields whose resolver calls a service, by (GraphQL type, field): one call each time
-# they are resolved. Everything else is read from an answer already fetched, or from
-# per-request memory (the names of a page come from one batched directory call, the badge
-# catalogue from one call per request), so it costs nothing more.
-SERVICE_CALLS: frozenset[tuple[str, str]] = frozenset(
-    {
-        ("Query", "me"),
-        ("Query", "employee"),
-        ("Query", "leaderboard"),
-        ("Query", "teamLeaderboard"),
-        ("Query", "badges"),
-        ("Query", "enps"),
-        ("Employee", "points"),
-        ("Employee", "rank"),
-        ("Employee", "badges"),
-        ("Employee", "badgeProgress"),
-        ("Employee", "ledger"),
-        ("LeaderboardConnection", "aroundMe"),
-        ("Mutation", "recordShare"),
-        ("Mutation", "completeCourse"),
-        ("Mutation", "answerSurvey"),
-        ("Mutation", "acknowledgeCharter"),
-        ("Mutation", "adjustPoints"),
-        ("Mutation", "upsertEmployee"),
-    }
-)
+# What resolving a field once costs, in milliseconds of work (the gateway's and the
+# services' behind it), by (GraphQL type, field). Measured by `bench/field_costs.py` on the
+# bench stack (FerretDB and Redis on 127.0.0.1, 2 cores shared with other stacks), which
+# prints its figures beside these weights: rerun it when a service's access path changes.
+# The comments give the medians of three runs of 2026-12-03, two rounds each (20,000
+# scored employees, badge states for the 2,000 at the head of the board), ms per
+# resolution; each weight is about their middle.
+FIELD_COSTS: dict[tuple[str, str], float] = {
+    ("Query", "me"): 0.0,  # -0.3 to 0.2: the token names the employee, nothing is called
+    ("Query", "employee"): 3.5,  # 2.9 to 3.8: one directory call (names are kept 10 s)
+    ("Query", "leaderboard"): 6.0,  # 5.0 to 8.7: a page of 10 (pages are kept 1 s)
+    ("Query", "teamLeaderboard"): 11.0,  # 9.3 to 14.4
+    ("Query", "badges"): 0.5,  # 0.2 to 0.7: the catalogue is kept 30 s
+    ("Query", "enps"): 5.0,  # not timed (no survey on the bench stack): a call
+    ("Employee", "points"): 3.5,  # 2.9 to 4.0
+    ("Employee", "rank"): 4.5,  # 4.0 to 5.1
+    # One call to the badges service per employee: 219 to 388 on FerretDB, which reads
+    # every stored state version to find the employee's (it grows with the number of
+    # states; on MongoDB an index serves it). `badges` and `badgeProgress` share that call.
+    ("Employee", "badges"): 250.0,
+    ("Employee", "badgeProgress"): 250.0,  # 183 to 266
+    ("Employee", "ledger"): 4.5,  # 3.9 to 4.9: a page of 20
+    ("LeaderboardConnection", "aroundMe"): 5.0,  # 4.3 to 5.9
+}
+# Fields answered from one call: selected side by side, they pay it once.
+SHARED_CALLS: dict[tuple[str, str], str] = {
+    ("Employee", "badges"): "employee badges",
+    ("Employee", "badgeProgress"): "employee badges",
+}
+# What each entry of a page adds to the call that fetches it, read or not: 0.11 to 0.17.
+PAGE_ENTRY_COSTS: dict[tuple[str, str], float] = {
+    ("Query", "leaderboard"): 0.12,
+    ("Query", "teamLeaderboard"): 0.12,  # not timed apart: taken as the employees' board's
+}
+# A field read from an answer already fetched, or from per-request memory (the names of a
+# page come from one batched directory call): graphql-core executing it. 0.012 to 0.016.
+RESOLVED_FIELD_COST = 0.015
+# A mutation: one call to the events service, which writes (not timed by the bench).
+MUTATION_COST = 5.0
 
 
 def query_limits_rule(max_aliases: int = MAX_ALIASES, max_fields: int = MAX_FIELDS) -> type:
@@ -112,10 +129,12 @@ def query_limits_rule(max_aliases: int = MAX_ALIASES, max_fields: int = MAX_FIEL
 
 def query_cost_rule(max_cost: int = MAX_COST) -> type:
     """A validation rule refusing operations estimated to cost more than `max_cost`
-    service calls. Each field that calls a service costs 1; the lists under a paged field
+    milliseconds of work. Each field costs its weight (`FIELD_COSTS`, `MUTATION_COST`,
+    else `RESOLVED_FIELD_COST`) each time it is resolved; the lists under a paged field
     (`first`, or `aroundMe(radius)`: 2 * radius + 1 entries) multiply what their items
     cost by that page size. A page size given as a variable counts as the largest one
-    allowed: validation runs once per query text, before the variables are known."""
+    allowed: validation runs once per query text, before the variables are known. The
+    estimate is rounded up to a whole millisecond."""
 
     class QueryCost(ValidationRule):
         def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> None:
@@ -132,12 +151,13 @@ def query_cost_rule(max_cost: int = MAX_COST) -> type:
                 for d in self.context.document.definitions
                 if isinstance(d, FragmentDefinitionNode)
             }
-            cost = _CostEstimate(schema, fragments).of(node.selection_set, root, 1)
+            estimate = _CostEstimate(schema, fragments).of(node.selection_set, root, 1)
+            cost = math.ceil(round(estimate, 6))
             if cost > max_cost:
                 name = node.name.value if node.name else "anonymous"
                 self.report_error(
                     GraphQLError(
-                        f"operation '{name}' would cost about {cost} service calls;"
+                        f"operation '{name}' would cost about {cost} ms of work;"
                         f" at most {max_cost} are allowed: ask for smaller pages or fewer"
                         " fields per entry",
                         node,
@@ -149,20 +169,25 @@ def query_cost_rule(max_cost: int = MAX_COST) -> type:
 
 
 class _CostEstimate:
-    """Service calls an operation would make at most. A fragment's cost is computed once
+    """The work an operation would cost at most (ms). A fragment's cost is computed once
     per (fragment, type, page size): spreading it many times does not walk it again."""
 
     def __init__(self, schema: GraphQLSchema, fragments: dict[str, FragmentDefinitionNode]):
         self.schema = schema
         self.fragments = fragments
-        self.known: dict[tuple[str, str, int], int] = {}
+        self.mutation = schema.mutation_type.name if schema.mutation_type else None
+        self.known: dict[tuple[str, str, int], float] = {}
 
-    def of(self, selection_set: SelectionSetNode, parent: GraphQLObjectType, items: int) -> int:
+    def of(self, selection_set: SelectionSetNode, parent: GraphQLObjectType, items: int) -> float:
         """What `selection_set` costs on `parent`, where lists hold `items` entries."""
-        total = 0
+        total = 0.0
+        calls: set[str] = set()
         for selection in selection_set.selections:
             if isinstance(selection, FieldNode):
-                total += self._field(selection, parent, items)
+                call = SHARED_CALLS.get((parent.name, selection.name.value))
+                total += self._field(selection, parent, items, paid=call in calls)
+                if call is not None:
+                    calls.add(call)
             elif isinstance(selection, InlineFragmentNode):
                 condition = selection.type_condition
                 target = self.schema.get_type(condition.name.value) if condition else parent
@@ -172,34 +197,43 @@ class _CostEstimate:
                 total += self._fragment(selection.name.value, items)
         return total
 
-    def _fragment(self, name: str, items: int) -> int:
+    def _fragment(self, name: str, items: int) -> float:
         fragment = self.fragments.get(name)
         if fragment is None:
-            return 0
+            return 0.0
         target = self.schema.get_type(fragment.type_condition.name.value)
         if not isinstance(target, GraphQLObjectType):
-            return 0
+            return 0.0
         key = (name, target.name, items)
         if key not in self.known:
-            self.known[key] = 0  # a cycle (refused by the standard rules) adds nothing
+            self.known[key] = 0.0  # a cycle (refused by the standard rules) adds nothing
             self.known[key] = self.of(fragment.selection_set, target, items)
         return self.known[key]
 
-    def _field(self, node: FieldNode, parent: GraphQLObjectType, items: int) -> int:
+    def _field(
+        self, node: FieldNode, parent: GraphQLObjectType, items: int, paid: bool = False
+    ) -> float:
+        """What `node` costs; `paid`: a sibling already pays the call it is answered from."""
         definition = parent.fields.get(node.name.value)
         if definition is None:
-            return 0  # __typename, or a field the standard rules refused
-        own = 1 if (parent.name, node.name.value) in SERVICE_CALLS else 0
+            return 0.0  # __typename, or a field the standard rules refused
+        own = RESOLVED_FIELD_COST if paid else self._weight(parent.name, node.name.value)
         child = get_named_type(definition.type)
         if node.selection_set is None or not isinstance(child, GraphQLObjectType):
             return own
         page = _page_size(node, definition)
         if page is not None:
             items = page
+            own += page * PAGE_ENTRY_COSTS.get((parent.name, node.name.value), 0.0)
         if is_list_type(get_nullable_type(definition.type)):
             # Each entry of the list costs what its selection costs.
             return own + items * self.of(node.selection_set, child, 1)
         return own + self.of(node.selection_set, child, items)
+
+    def _weight(self, parent: str, field: str) -> float:
+        if parent == self.mutation:
+            return MUTATION_COST
+        return FIELD_COSTS.get((parent, field), RESOLVED_FIELD_COST)
 
 
 def _page_size(node: FieldNode, definition: GraphQLField) -> int | None:
@@ -394,3 +428,35 @@ class RedisRateLimiter(RateLimiter):
             return RateDecision(True, self.limit, self.limit, 0)
         remaining = max(self.limit - int(count), 0)
         return RateDecision(int(count) <= self.limit, self.limit, remaining, retry_after)
+
+
+class InFlightLimiter:
+    """At most `limit` requests of each caller in flight in this process at once. Counted
+    per process on purpose: what it protects is this process's threads, so that a few
+    callers running costly queries cannot hold all of them, and it costs no round trip.
+    A caller over it is refused at once rather than queued: a queue would hold a thread
+    for them as surely as a request does."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._in_flight: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def enter(self, subject: str) -> bool:
+        """Count one more request of `subject` in flight; False, counting nothing, when it
+        already has `limit` of them."""
+        with self._lock:
+            count = self._in_flight.get(subject, 0)
+            if count >= self.limit:
+                return False
+            self._in_flight[subject] = count + 1
+            return True
+
+    def leave(self, subject: str) -> None:
+        """One request of `subject` has been answered."""
+        with self._lock:
+            count = self._in_flight.get(subject, 0) - 1
+            if count > 0:
+                self._in_flight[subject] = count
+            else:
+                self._in_flight.pop(subject, None)

@@ -1,6 +1,7 @@
 """`/graphql` over HTTP: graphql-server's Flask view, with the caller authenticated and
 rate-limited before anything runs, documents prepared once per query text, and errors
-stripped of internals.
+stripped of internals. A caller has at most `GATEWAY_MAX_IN_FLIGHT` requests in flight
+in each process: the next is refused with 429 at once, never queued.
 
 Auth rule for reads: in production every request needs a valid bearer token (401
 otherwise). In development a request without a token runs as an anonymous caller who may
@@ -29,7 +30,7 @@ from cercle_common.errors import InfrastructureError, MalformedRequest, Unauthor
 from gateway.auth import Caller, TokenVerifier, bearer_token
 from gateway.context import RequestContext
 from gateway.execution import GraphQLRuntime
-from gateway.limits import MAX_BODY_BYTES, RateLimiter
+from gateway.limits import IN_FLIGHT_RETRY_AFTER_S, MAX_BODY_BYTES, InFlightLimiter, RateLimiter
 from gateway.ports import Services
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,10 @@ log = logging.getLogger(__name__)
 LANGUAGES = ["en", "fr"]
 RATE_LIMITED = Counter(
     "cercle_gateway_rate_limited_total", "Requests refused with 429 by the per-caller limit"
+)
+IN_FLIGHT_REFUSED = Counter(
+    "cercle_gateway_in_flight_refused_total",
+    "Requests refused with 429: their caller had too many in flight in this process",
 )
 
 
@@ -51,6 +56,7 @@ class GatewayView(GraphQLView):
         services: Services,
         verifier: TokenVerifier,
         limiter: RateLimiter,
+        in_flight: InFlightLimiter,
     ) -> None:
         super().__init__(
             schema=runtime.schema,
@@ -61,6 +67,7 @@ class GatewayView(GraphQLView):
         self.services = services
         self.verifier = verifier
         self.limiter = limiter
+        self.in_flight = in_flight
 
     def dispatch_request(self) -> Response:  # type: ignore[override]
         try:
@@ -90,6 +97,22 @@ class GatewayView(GraphQLView):
                 "RATE_LIMITED",
                 {**limit_headers, "Retry-After": str(decision.retry_after_s)},
             )
+        if not self.in_flight.enter(subject):
+            IN_FLIGHT_REFUSED.inc()
+            return _error_response(
+                429,
+                f"too many requests in flight: at most {self.in_flight.limit} at a time"
+                " per caller; send the next one when one has been answered",
+                "RATE_LIMITED",
+                {**limit_headers, "Retry-After": str(IN_FLIGHT_RETRY_AFTER_S)},
+            )
+        try:
+            return self._serve(caller, limit_headers)
+        finally:
+            self.in_flight.leave(subject)
+
+    def _serve(self, caller: Caller | None, limit_headers: dict[str, str]) -> Response:
+        """The answer to a request let through: its caller known, within its limits."""
         try:
             request.get_data(cache=True).decode("utf-8")
         except UnicodeDecodeError as error:
@@ -129,6 +152,12 @@ class GatewayView(GraphQLView):
             raise HTTPException(400, f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from error
         except MalformedRequest as error:
             raise HTTPException(400, error.message) from error
+        except json.JSONDecodeError:
+            raise  # graphql-server answers it with a 400 of its own
+        except ValueError as error:
+            # Python refuses to read an integer of more than 4,300 digits (a plain
+            # ValueError, which graphql-server would let through as a 500).
+            raise HTTPException(400, "a number has more than 4300 digits") from error
         return value
 
     def get_graphql_request_data(

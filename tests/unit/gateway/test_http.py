@@ -403,8 +403,9 @@ def test_no_request_body_gets_a_server_error(unlimited: FlaskClient, body: Any) 
         + b"}",
         b'{"query": "{ leaderboard { totalCount } }", "variables": {"a": "\\ud800"}}',
         b'{"query": "{ leaderboard { totalCount } \xff }"}',
+        b'{"query": "{ leaderboard { totalCount } }", "variables": {"a": ' + b"9" * 5000 + b"}}",
     ],
-    ids=["nested 20,000 deep", "lone surrogate", "not UTF-8"],
+    ids=["nested 20,000 deep", "lone surrogate", "not UTF-8", "a 5,000-digit number"],
 )
 def test_a_body_that_json_cannot_carry_on_is_a_400_naming_why(
     client: FlaskClient, body: bytes
@@ -412,7 +413,8 @@ def test_a_body_that_json_cannot_carry_on_is_a_400_naming_why(
     response = client.post("/graphql", data=body, content_type="application/json")
     assert response.status_code == 400
     message = response.json["errors"][0]["message"]
-    assert any(reason in message for reason in ("nested deeper", "lone surrogate", "not UTF-8"))
+    reasons = ("nested deeper", "lone surrogate", "not UTF-8", "more than 4300 digits")
+    assert any(reason in message for reason in reasons)
 
 
 ME = "{ me { displayName } }"
