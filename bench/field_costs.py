@@ -47,9 +47,8 @@ from gateway.auth import issue_dev_token
 from gateway.limits import FIELD_COSTS, PAGE_ENTRY_COSTS, RESOLVED_FIELD_COST
 from services.badges.bootstrap import build as build_badges
 from services.badges.domain.model import Award, EmployeeBadges
-from services.points.app import index_prefix
-from services.points.board_index import LeaderboardIndex
-from services.points.rescore import rebuild_index
+from services.points.adapters.board_index import LeaderboardIndex
+from services.points.entrypoints.rescore import rebuild_index
 
 REPEAT = 25
 
@@ -154,7 +153,7 @@ def bench_stack(
         with directory_server() as directory:
             service_env = {"MONGO_DB_PREFIX": prefix, "EVENTS_URL": directory}
             points, points_url = serve(
-                "services.points.app:create_app()", GUNICORN_WORKERS, service_env
+                "services.points.entrypoints.app:create_app()", GUNICORN_WORKERS, service_env
             )
             servers.append(points)
             with_badges = top_of_board(settings, points_url, badge_states)
@@ -193,7 +192,7 @@ def bench_stack(
         for service in ("points", "badges"):
             client.drop_database(settings.database_name(service))
         client.close()
-        LeaderboardIndex.from_url(settings.redis_url, index_prefix(settings)).clear()
+        LeaderboardIndex.from_settings(settings).clear()
 
 
 class Gateway:
