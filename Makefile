@@ -48,6 +48,7 @@ lint: install ## ruff (lint and format check) and mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy cercle_common services gateway devstack
+	$(VENV)/bin/mypy tests/unit/badges/fakes.py
 
 format: install ## Format the code with ruff
 	$(VENV)/bin/ruff check --fix .

@@ -1,11 +1,12 @@
 """`python -m services.indexes`: every service's index command, one after the other (the
 `cercle-indexes` Job runs it at each release; each service also has its own,
-`python -m services.<service>.indexes`)."""
+`python -m services.<service>.entrypoints.indexes`)."""
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import sys
 
 from cercle_common.jsonlog import configure_logging
@@ -16,9 +17,18 @@ SERVICES = ("events", "points", "badges")
 
 
 def declared_indexes(service: str) -> tuple[Index, ...]:
-    """The indexes a service declares in its `indexes` module."""
-    indexes: tuple[Index, ...] = importlib.import_module(f"services.{service}.indexes").INDEXES
+    """The indexes a service declares in its index command's module."""
+    indexes: tuple[Index, ...] = importlib.import_module(index_module(service)).INDEXES
     return indexes
+
+
+def index_module(service: str) -> str:
+    """`services.<service>.entrypoints.indexes`, or `services.<service>.indexes` for a
+    service still in the layout before the common skeleton (issue 15)."""
+    module = f"services.{service}.entrypoints.indexes"
+    if importlib.util.find_spec(f"services.{service}.entrypoints") is None:
+        module = f"services.{service}.indexes"
+    return module
 
 
 def ensure_all_indexes(settings: Settings) -> list[str]:

@@ -22,13 +22,13 @@ from tests.deploy.kit import REPO, Manifest, Workload, cercle_workloads, render
 EXPECTED_COMMANDS = {
     "events-api": "services.events.app:create_app()",
     "points-api": "services.points.app:create_app()",
-    "badges-api": "services.badges.app:create_app()",
+    "badges-api": "services.badges.entrypoints.app:create_app()",
     "gateway": "gateway.app:create_app()",
     "events-consumer": "services.events.consumer",
     "events-relay": "services.events.relay",
     "points-consumer": "services.points.consumer",
-    "badges-consumer": "services.badges.consumer",
-    "badges-scheduler": "services.badges.scheduler",
+    "badges-consumer": "services.badges.entrypoints.consumer",
+    "badges-scheduler": "services.badges.entrypoints.scheduler",
     "cercle-indexes": "services.indexes",
 }
 

@@ -8,8 +8,8 @@ import json
 
 import pytest
 
+from services.badges.adapters.repository import StateStore
 from services.badges.domain.model import EmployeeBadges
-from services.badges.repository import StateStore
 
 
 @pytest.fixture
