@@ -55,6 +55,7 @@ lint: install ## ruff (lint and format check) and mypy
 	$(VENV)/bin/mypy cercle_common services gateway devstack
 	$(VENV)/bin/mypy --strict --explicit-package-bases --follow-imports=silent \
 	  services/points/domain tests/unit/points/fakes.py tests/integration/points/test_contracts.py
+	$(VENV)/bin/mypy tests/unit/badges/fakes.py
 
 format: install ## Format the code with ruff
 	$(VENV)/bin/ruff check --fix .

@@ -14,7 +14,7 @@ For each size N (employees), with a database prefix of its own:
 3. Raw limit: the measured messages consumed with kafka-python, and per poll batch one
    unordered pymongo bulk insert holding one document per message.
 4. The badges consumer (the real batch handler: states, awards, `cercle.badges.v1`, in
-   a consumer group of its own, as `python -m services.badges.consumer` builds it) over
+   a consumer group of its own, as `python -m services.badges.entrypoints.consumer` builds it) over
    the same measured facts.
 Prints, per size, both rates and their ratio; then the consumer's rate at each size
 against the smallest. The goal: the rate does not fall as the organisation grows (within
@@ -55,8 +55,8 @@ from cercle_common.mongo import create_indexes
 from cercle_common.settings import Settings
 from cercle_common.topics import EMPLOYEES, EVENTS, POINTS
 from services.badges.bootstrap import build
-from services.badges.consumer import STATE_CACHE_SIZE, TOPICS, BadgesHandler
-from services.badges.indexes import INDEXES
+from services.badges.entrypoints.consumer import STATE_CACHE_SIZE, TOPICS, BadgesHandler
+from services.badges.entrypoints.indexes import INDEXES
 
 NETWORKS = ["linkedin", "linkedin", "xing", "x", "facebook", "instagram"]
 # What the points rules give each kind of event (the ledger entries the badges consume).

@@ -66,11 +66,11 @@ from devstack.config import (
 )
 from devstack.processes import ProcessGroup, stop_processes
 from devstack.services import ServicePorts, service_env, service_table, start_services
-from services.badges import consumer as badges_consumer
-from services.badges.definitions import load_catalogue
+from services.badges.adapters.definitions import load_catalogue
+from services.badges.adapters.repository import StateStore
 from services.badges.domain.catalogue import CHALLENGE
 from services.badges.domain.model import AWARDED, EmployeeBadges
-from services.badges.repository import StateStore
+from services.badges.entrypoints import consumer as badges_consumer
 from services.points.adapters.board_index import LeaderboardIndex
 from services.points.adapters.rules_file import DEFAULT_RULES, load_rules
 from services.points.adapters.store import PointsStore

@@ -163,7 +163,7 @@ def bench_stack(
                 f" the head of the board, in {time.perf_counter() - began:.1f}s"
             )
             badges, badges_url = serve(
-                "services.badges.app:create_app()", GUNICORN_WORKERS, service_env
+                "services.badges.entrypoints.app:create_app()", GUNICORN_WORKERS, service_env
             )
             servers.append(badges)
             gateway_argv = list(GATEWAY_GUNICORN_WORKERS)

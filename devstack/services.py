@@ -124,9 +124,12 @@ def service_table(ports: ServicePorts = DEV_PORTS) -> tuple[ServiceProcess, ...]
             ports.health_base + 21,
             POINTS_USER,
         ),
-        _api("badges-api", "services.badges.app:create_app()", ports.badges),
+        _api("badges-api", "services.badges.entrypoints.app:create_app()", ports.badges),
         _consumer(
-            "badges-consumer", "services.badges.consumer", ports.health_base + 31, BADGES_USER
+            "badges-consumer",
+            "services.badges.entrypoints.consumer",
+            ports.health_base + 31,
+            BADGES_USER,
         ),
         _api("gateway", "gateway.app:create_app()", ports.gateway, GATEWAY_GUNICORN_WORKERS),
     )
@@ -136,7 +139,7 @@ SERVICES = service_table()
 
 # The clock that moves time-bound badge criteria (challenge ends, broken streaks); on
 # Kubernetes the same command runs as a CronJob, one pass at a time.
-BADGES_SCHEDULER = ("python", "-m", "services.badges.scheduler", "--every", "60")
+BADGES_SCHEDULER = ("python", "-m", "services.badges.entrypoints.scheduler", "--every", "60")
 
 EXAMPLE_QUERY = (
     "{ leaderboard(period: ALL_TIME, first: 10) "

@@ -1,5 +1,6 @@
 """Wires the badges service's adapters to its core, for the API, the consumer and the
-scheduler alike. Nothing connects here: the Mongo client and Kafka producer are lazy."""
+scheduler alike (unit tests wire the fakes of `tests/unit/badges/fakes.py` instead).
+Nothing connects here: the Mongo client, the Kafka producer and the HTTP session are lazy."""
 
 from __future__ import annotations
 
@@ -13,11 +14,10 @@ from cercle_common.messaging import make_producer
 from cercle_common.mongo import connect
 from cercle_common.settings import Settings
 from cercle_common.topics import BADGES
-from services.badges.definitions import load_catalogue
-from services.badges.domain.catalogue import Catalogue
-from services.badges.handlers import BadgeService
-from services.badges.publisher import KafkaBadgePublisher
-from services.badges.repository import (
+from services.badges.adapters.definitions import load_catalogue
+from services.badges.adapters.publisher import KafkaBadgePublisher
+from services.badges.adapters.recipients import EventsServiceEmails
+from services.badges.adapters.repository import (
     AwardStore,
     ChallengeResults,
     Directory,
@@ -25,6 +25,9 @@ from services.badges.repository import (
     RecipientStore,
     StateStore,
 )
+from services.badges.domain.catalogue import Catalogue
+from services.badges.handlers import BadgeService
+from services.badges.ports import RecipientLookup
 
 SERVICE = "badges"
 
@@ -43,6 +46,7 @@ class Components:
     awards: AwardStore
     directory: Directory
     recipients: RecipientStore
+    emails: RecipientLookup
     alias: str
 
     def close(self) -> None:
@@ -86,5 +90,6 @@ def build(
         awards=awards,
         directory=directory,
         recipients=RecipientStore(database),
+        emails=EventsServiceEmails(settings),
         alias=alias,
     )

@@ -1,6 +1,9 @@
-"""The small abstract ports the badges service layer works through. The MongoDB and Kafka
-adapters (repository.py, handlers.KafkaBadgePublisher) implement them; unit tests use
-in-memory fakes."""
+"""The small abstract ports the badges service works through. The adapters implement them:
+MongoDB (`adapters/repository.py`: states, awards, directory copy, challenge results),
+Kafka (`adapters/publisher.py`) and the events service's HTTP API
+(`adapters/recipients.py`); unit tests use the in-memory fakes of `tests/unit/badges/
+fakes.py`, and `tests/integration/badges/test_contracts.py` runs fakes and adapters
+through the same assertions."""
 
 from __future__ import annotations
 
@@ -119,4 +122,15 @@ class BadgePublisher(Protocol):
 
     def publish(self, messages: Sequence[dict[str, Any]]) -> None:
         """Send and wait for the acknowledgement; `InfrastructureError` when down."""
+        ...
+
+
+class RecipientLookup(Protocol):
+    """Where an Open Badges recipient's email comes from (personal data stays in the
+    events service): asked when an assertion is first served, never on the consumer's
+    path."""
+
+    def email_of(self, employee_id: str) -> str:
+        """The employee's email; `NotFound` naming `employee_id` if unknown or without one,
+        `InfrastructureError` when the source does not answer."""
         ...

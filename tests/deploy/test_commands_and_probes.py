@@ -23,13 +23,13 @@ from tests.deploy.kit import REPO, Manifest, Workload, cercle_workloads, render
 EXPECTED_COMMANDS: dict[str, str | tuple[str, ...]] = {
     "events-api": "services.events.entrypoints.app:create_app()",
     "points-api": "services.points.entrypoints.app:create_app()",
-    "badges-api": "services.badges.app:create_app()",
+    "badges-api": "services.badges.entrypoints.app:create_app()",
     "gateway": "gateway.app:create_app()",
     "events-consumer": "services.events.entrypoints.consumer",
     "events-relay": "services.events.entrypoints.relay",
     "points-consumer": "services.points.entrypoints.consumer",
-    "badges-consumer": "services.badges.consumer",
-    "badges-scheduler": "services.badges.scheduler",
+    "badges-consumer": "services.badges.entrypoints.consumer",
+    "badges-scheduler": "services.badges.entrypoints.scheduler",
     "cercle-indexes": (
         "services.events.entrypoints.indexes",
         "services.points.entrypoints.indexes",

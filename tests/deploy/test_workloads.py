@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from cercle_common.topics import TOPICS
-from services.badges.consumer import GROUP as BADGES_GROUP
+from services.badges.entrypoints.consumer import GROUP as BADGES_GROUP
 from services.events.entrypoints.consumer import GROUP as EVENTS_GROUP
 from services.points.entrypoints.consumer import GROUP as POINTS_GROUP
 from tests.deploy.kit import (

@@ -82,7 +82,7 @@ ANONYMOUS_DRAW = 7  # of 0..19, away from the bounds hypothesis favours
 ROUTE_DUMP = """
 import json, sys
 from gateway.app import create_app as gateway
-from services.badges.app import create_app as badges
+from services.badges.entrypoints.app import create_app as badges
 from services.events.entrypoints.app import create_app as events
 from services.points.entrypoints.app import create_app as points
 apps = {"events": events, "points": points, "badges": badges, "gateway": gateway}

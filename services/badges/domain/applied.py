@@ -12,9 +12,7 @@ than everything remembered, which only a redelivery of an old fact can be."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 # A redelivery comes right behind the original: the consumer batch that was not committed
 # (the loop polls at most 500 records) or the relay's republish of its last unacknowledged
@@ -42,15 +40,3 @@ class AppliedFacts:
         while len(self.recent) > self.limit:
             lowest = min(self.recent, key=self.recent.__getitem__)
             self.forgotten_up_to = max(self.forgotten_up_to, self.recent.pop(lowest))
-
-    def to_document(self) -> dict[str, Any]:
-        """A plain mapping for the document store."""
-        return {"recent": dict(self.recent), "forgotten_up_to": self.forgotten_up_to}
-
-    @classmethod
-    def from_document(cls, body: Mapping[str, Any]) -> AppliedFacts:
-        """The inverse of `to_document`."""
-        return cls(
-            recent={str(key): int(value) for key, value in body.get("recent", {}).items()},
-            forgotten_up_to=int(body.get("forgotten_up_to", -1)),
-        )

@@ -378,7 +378,7 @@ def _text_field(body: Mapping[str, Any], name: str, path: str) -> str:
 def _positive_int(value: Any, path: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise CatalogueError("must be a whole number of at least 1", path)
-    return value
+    return int(value)
 
 
 def _instant(value: Any, path: str) -> datetime:

@@ -1,12 +1,12 @@
 """One employee's badges: what counted for each badge, the awards, the progress, and the
 badge messages still to publish (an outbox kept in the same document, so that the state,
-its processing position and what it must announce are written in one single write)."""
+its processing position and what it must announce are written in one single write). Plain
+dataclasses: their storage form is the state store's (`adapters/state_documents.py`)."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -366,83 +366,6 @@ class EmployeeBadges:
     def _announce(self, award: Award) -> None:
         self.outbox.append({**self.message(award), "revision": award.revision})
 
-    # -- storage form ------------------------------------------------------------------
-
-    def to_document(self) -> dict[str, Any]:
-        """A plain mapping for the document store (timestamps as ISO strings)."""
-        return {
-            "employee_id": self.employee_id,
-            "event_position": self.event_position,
-            "points_position": self.points_position,
-            "applied_events": self.applied_events.to_document(),
-            "applied_points": self.applied_points.to_document(),
-            "reversals_applied": list(self.reversals_applied),
-            "as_of": _iso(self.as_of) if self.as_of else None,
-            "matches": {
-                badge_id: [
-                    {
-                        "event_id": match.event_id,
-                        "sequence": match.sequence,
-                        "occurred_at": _iso(match.occurred_at),
-                        "key": match.key,
-                        "content_id": match.content_id,
-                        "network": match.network,
-                    }
-                    for match in matches
-                ]
-                for badge_id, matches in self.matches.items()
-            },
-            "totals": dict(self.totals),
-            "awards": {key: _award_document(award) for key, award in self.awards.items()},
-            "settled": list(self.settled),
-            "outbox": [dict(entry) for entry in self.outbox],
-        }
-
-    @classmethod
-    def from_document(cls, body: Mapping[str, Any]) -> EmployeeBadges:
-        """The inverse of `to_document` (and of its older form, which kept positions
-        only: everything up to them counts as applied)."""
-        event_position = body.get("event_position", -1)
-        points_position = body.get("points_position", -1)
-        if "applied_events" in body:
-            applied_events = AppliedFacts.from_document(body["applied_events"])
-        else:
-            applied_events = AppliedFacts(forgotten_up_to=event_position)
-        if "applied_points" in body:
-            applied_points = AppliedFacts.from_document(body["applied_points"])
-        else:
-            applied_points = AppliedFacts(
-                recent={entry: points_position for entry in body.get("points_ids_at_position", [])},
-                forgotten_up_to=points_position - 1,
-            )
-        return cls(
-            employee_id=body["employee_id"],
-            event_position=event_position,
-            points_position=points_position,
-            applied_events=applied_events,
-            applied_points=applied_points,
-            reversals_applied=list(body.get("reversals_applied", [])),
-            as_of=_instant(body.get("as_of")),
-            matches={
-                badge_id: [
-                    Match(
-                        event_id=match["event_id"],
-                        sequence=match["sequence"],
-                        occurred_at=_required_instant(match["occurred_at"]),
-                        key=match.get("key"),
-                        content_id=match.get("content_id"),
-                        network=match.get("network"),
-                    )
-                    for match in matches
-                ]
-                for badge_id, matches in body.get("matches", {}).items()
-            },
-            totals=dict(body.get("totals", {})),
-            awards={key: _award(award) for key, award in body.get("awards", {}).items()},
-            settled=list(body.get("settled", [])),
-            outbox=[dict(entry) for entry in body.get("outbox", [])],
-        )
-
 
 def _check_placeable(instant: datetime, time_zone: str) -> None:
     """Refuse an instant whose day, week or month in the organisation's time zone does not
@@ -458,41 +381,5 @@ def _check_placeable(instant: datetime, time_zone: str) -> None:
         ) from error
 
 
-def _award_document(award: Award) -> dict[str, Any]:
-    return {
-        "badge_id": award.badge_id,
-        "tier": award.tier,
-        "status": award.status,
-        "awarded_at": _iso(award.awarded_at),
-        "evidence": list(award.evidence),
-        "revoked_at": _iso(award.revoked_at) if award.revoked_at else None,
-        "reason": award.reason,
-        "revoked_by": award.revoked_by,
-        "revision": award.revision,
-    }
-
-
-def _award(body: Mapping[str, Any]) -> Award:
-    return Award(
-        badge_id=body["badge_id"],
-        tier=body["tier"],
-        status=body["status"],
-        awarded_at=_required_instant(body["awarded_at"]),
-        evidence=list(body.get("evidence", [])),
-        revoked_at=_instant(body.get("revoked_at")),
-        reason=body.get("reason"),
-        revoked_by=body.get("revoked_by"),
-        revision=body.get("revision", 1),
-    )
-
-
 def _iso(instant: datetime) -> str:
     return instant.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def _instant(value: str | None) -> datetime | None:
-    return None if value is None else _required_instant(value)
-
-
-def _required_instant(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)

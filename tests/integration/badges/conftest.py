@@ -23,7 +23,7 @@ from cercle_common.envelope import Envelope
 from cercle_common.messaging import client_options, make_producer
 from cercle_common.settings import Settings
 from services.badges.bootstrap import Components, build
-from services.badges.consumer import TOPICS, build_loop
+from services.badges.entrypoints.consumer import TOPICS, build_loop
 
 
 @pytest.fixture

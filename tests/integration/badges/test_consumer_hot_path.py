@@ -19,11 +19,11 @@ from cercle_common.envelope import Envelope
 from cercle_common.messaging import Record, make_producer
 from cercle_common.settings import Settings
 from cercle_common.topics import BADGES, EMPLOYEES, EVENTS, POINTS
-from services.badges.consumer import BadgesHandler
-from services.badges.definitions import load_catalogue
+from services.badges.adapters.definitions import load_catalogue
+from services.badges.adapters.publisher import KafkaBadgePublisher
+from services.badges.adapters.repository import AwardStore, ChallengeResults, Directory, StateStore
+from services.badges.entrypoints.consumer import BadgesHandler
 from services.badges.handlers import BadgeService
-from services.badges.publisher import KafkaBadgePublisher
-from services.badges.repository import AwardStore, ChallengeResults, Directory, StateStore
 
 # Driver housekeeping, not the handler's work.
 HOUSEKEEPING = {"endSessions", "killCursors"}

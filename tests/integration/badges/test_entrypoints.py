@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from cercle_common.topics import EVENTS
-from services.badges.consumer import TOPICS
+from services.badges.entrypoints.consumer import TOPICS
 from tests.integration.badges.conftest import envelope, start_group_at_end, wait_until
 
 REPO = Path(__file__).resolve().parents[3]
@@ -48,7 +48,7 @@ def consumer_process(
     log = tmp_path / "consumer.log"
     with log.open("wb") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "services.badges.consumer", "--group", group],
+            [sys.executable, "-m", "services.badges.entrypoints.consumer", "--group", group],
             cwd=REPO,
             env={**process_env, "HEALTH_PORT": str(port)},
             stdout=subprocess.DEVNULL,
@@ -96,7 +96,13 @@ def test_the_consumer_process_serves_health_awards_and_stops_on_sigterm(
 
 def test_the_scheduler_runs_one_pass_and_exits(process_env):
     result = subprocess.run(
-        [sys.executable, "-m", "services.badges.scheduler", "--now", "2030-01-01T00:00:00Z"],
+        [
+            sys.executable,
+            "-m",
+            "services.badges.entrypoints.scheduler",
+            "--now",
+            "2030-01-01T00:00:00Z",
+        ],
         cwd=REPO,
         env={**process_env, "LOG_LEVEL": "INFO"},
         capture_output=True,

@@ -8,8 +8,8 @@ import jwt
 import pytest
 
 from cercle_common.topics import BADGES
-from services.badges.app import create_app
 from services.badges.domain.facts import ActionFact
+from services.badges.entrypoints.app import create_app
 from tests.integration.badges.conftest import badge_messages
 
 EMAIL = "ada@cercle.test"

@@ -17,8 +17,8 @@ import pytest
 from flask import Flask, jsonify
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from services.badges.app import create_app
 from services.badges.domain.facts import ActionFact
+from services.badges.entrypoints.app import create_app
 
 REPO = Path(__file__).resolve().parents[3]
 OBVENV_PYTHON = REPO / ".tools" / "obvenv" / "bin" / "python"

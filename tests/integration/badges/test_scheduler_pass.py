@@ -11,7 +11,7 @@ from cercle_common.topics import BADGES
 from services.badges.bootstrap import build
 from services.badges.domain.catalogue import parse_catalogue
 from services.badges.domain.facts import ActionFact
-from services.badges.scheduler import evaluation_pass
+from services.badges.entrypoints.scheduler import evaluation_pass
 from tests.integration.badges.conftest import badge_messages
 
 

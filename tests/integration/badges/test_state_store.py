@@ -8,8 +8,9 @@ import json
 
 import pytest
 
+from services.badges.adapters.repository import StateStore
+from services.badges.adapters.state_documents import state_document
 from services.badges.domain.model import EmployeeBadges
-from services.badges.repository import StateStore
 
 
 @pytest.fixture
@@ -177,7 +178,7 @@ def test_a_state_of_the_first_layout_is_read_then_written_on(store, employee_id,
         {"_id": employee_id, "version": 1, "published_version": 1, "has_outbox": False}
     )
     for position in (1, 2):
-        document = changed(EmployeeBadges(employee_id=employee_id), position).to_document()
+        document = state_document(changed(EmployeeBadges(employee_id=employee_id), position))
         components.database["state_versions"].insert_one(
             {
                 "_id": f"{employee_id}#{position}",

@@ -13,7 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from cercle_common.settings import Settings
-from services.badges.app import create_app as create_badges_app
+from services.badges.entrypoints.app import create_app as create_badges_app
 from services.points.entrypoints.app import create_app as create_points_app
 
 POINTS_ALIAS = "points-api"

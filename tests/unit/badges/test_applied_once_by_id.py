@@ -5,6 +5,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from services.badges.adapters.state_documents import (
+    applied_document,
+    applied_from_document,
+    state_document,
+    state_from_document,
+)
 from services.badges.domain.applied import RECENT_IDS, AppliedFacts
 from services.badges.domain.model import EmployeeBadges
 from tests.unit.badges.conftest import TZ
@@ -80,7 +86,7 @@ def test_the_memory_is_bounded_and_forgets_the_lowest_sequences_first():
     assert applied.seen("a", 1)  # forgotten, but older than everything remembered
     assert applied.seen("i", 42)  # remembered by id, whatever the sequence
     assert not applied.seen("b", 2)  # a new id above the watermark
-    loaded = AppliedFacts.from_document(applied.to_document())
+    loaded = applied_from_document(applied_document(applied))
     assert (loaded.recent, loaded.forgotten_up_to) == (applied.recent, applied.forgotten_up_to)
 
 
@@ -89,7 +95,7 @@ def test_the_default_bound_covers_a_whole_consumer_batch():
 
 
 def test_a_state_written_with_positions_only_keeps_skipping_what_it_applied(catalogue, facts):
-    state = EmployeeBadges.from_document(
+    state = state_from_document(
         {
             "employee_id": "e-1",
             "event_position": 7,
@@ -111,7 +117,7 @@ def test_the_applied_ids_survive_the_storage_round_trip(catalogue, facts):
     entry = facts.entry("2026-11-02T09:00:00Z", 10)
     state.record_event(share, catalogue, TZ)
     state.record_points(entry, catalogue, TZ)
-    loaded = EmployeeBadges.from_document(state.to_document())
+    loaded = state_from_document(state_document(state))
     assert loaded == state
     assert loaded.record_event(replace(share, sequence=99), catalogue, TZ) is False
     assert loaded.record_points(replace(entry, sequence=99), catalogue, TZ) is False

@@ -8,8 +8,8 @@ import base64
 import pytest
 
 from cercle_common.errors import ValidationError
-from services.badges.cursors import HolderCursors
 from services.badges.domain.model import public_award_id
+from services.badges.entrypoints.cursors import HolderCursors
 
 
 def test_an_award_id_is_128_bits_derived_under_the_secret_and_stable():

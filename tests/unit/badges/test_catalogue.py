@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from services.badges.definitions import load_catalogue
+from services.badges.adapters.definitions import load_catalogue
 from services.badges.domain.catalogue import KINDS, CatalogueError, parse_catalogue
 
 

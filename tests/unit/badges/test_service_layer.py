@@ -3,11 +3,8 @@ crashes and outages at each step never lose nor double an award."""
 
 from __future__ import annotations
 
-import copy
 import json
-from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 
@@ -15,9 +12,16 @@ from cercle_common.envelope import Envelope
 from cercle_common.errors import InfrastructureError
 from cercle_common.messaging import Record
 from cercle_common.topics import EMPLOYEES, EVENTS, POINTS
-from services.badges.consumer import BadgesHandler
-from services.badges.domain.model import EmployeeBadges, public_award_id
+from services.badges.domain.model import public_award_id
+from services.badges.entrypoints.consumer import BadgesHandler
 from services.badges.handlers import BadgeService
+from tests.unit.badges.fakes import (
+    FakeAwards,
+    FakeDirectory,
+    FakePublisher,
+    FakeResults,
+    FakeStates,
+)
 
 TZ = "Europe/Paris"
 SECRET = "test-badge-secret"
@@ -27,131 +31,6 @@ def aid(key: str) -> str:
     """The public id of the award `<employee>:<badge>:<tier>`."""
     employee_id, badge_id, tier = key.split(":")
     return public_award_id(SECRET, employee_id, badge_id, tier)
-
-
-class FakeStates:
-    def __init__(self) -> None:
-        self.rows: dict[str, tuple[dict[str, Any], int]] = {}
-        self.published: dict[str, int] = {}
-        self.conflicts_to_raise = 0
-        self.bulk_writes = 0
-        self.refreshes = 0
-
-    def load(self, employee_id: str) -> tuple[EmployeeBadges, int | None]:
-        if employee_id not in self.rows:
-            return EmployeeBadges(employee_id=employee_id), None
-        document, version = self.rows[employee_id]
-        state = EmployeeBadges.from_document(copy.deepcopy(document))
-        if self.published.get(employee_id, 0) >= version:
-            state.outbox = []
-        return state, version
-
-    def load_all(self, employee_ids) -> dict[str, tuple[EmployeeBadges, int | None]]:
-        return {employee_id: self.load(employee_id) for employee_id in employee_ids}
-
-    def mark_published(self, state: EmployeeBadges, version: int) -> None:
-        published = self.published.get(state.employee_id, 0)
-        self.published[state.employee_id] = max(published, version)
-
-    def mark_all_published(self, published) -> None:
-        for state, version in published:
-            self.mark_published(state, version)
-
-    def save_all(self, changes) -> list[bool]:
-        self.bulk_writes += 1
-        return [self.save(state, version) for state, version in changes]
-
-    def refresh(self) -> None:
-        self.refreshes += 1
-
-    def collect_garbage(self) -> int:
-        return 0
-
-    def save(self, state: EmployeeBadges, version: int | None) -> bool:
-        if self.conflicts_to_raise:
-            # Another writer got there first: bump the stored version under our feet.
-            self.conflicts_to_raise -= 1
-            document, stored = self.rows.get(state.employee_id, (None, 0))
-            if document is not None:
-                self.rows[state.employee_id] = (document, stored + 1)
-            return False
-        stored = self.rows.get(state.employee_id, (None, None))[1]
-        if stored != version:
-            return False
-        self.rows[state.employee_id] = (copy.deepcopy(state.to_document()), (version or 0) + 1)
-        return True
-
-    def delete(self, employee_id: str) -> None:
-        self.rows.pop(employee_id, None)
-
-    def employee_ids(self, with_outbox_only: bool = False) -> Iterator[str]:
-        for employee_id in list(self.rows):
-            if not with_outbox_only or self.load(employee_id)[0].outbox:
-                yield employee_id
-
-    def with_matches(self, badge_id: str) -> Iterator[EmployeeBadges]:
-        for employee_id in list(self.rows):
-            state, _ = self.load(employee_id)
-            if state.matches.get(badge_id):
-                yield state
-
-
-class FakeAwards:
-    def __init__(self) -> None:
-        self.rows: dict[str, dict[str, Any]] = {}
-
-    def project_all(self, entries: Sequence[tuple[Mapping[str, Any], int, datetime]]) -> None:
-        for message, revision, _ in entries:
-            if self.rows.get(message["id"], {}).get("revision", 0) < revision:
-                self.rows[message["id"]] = {**message, "revision": revision}
-
-    def get(self, award_id: str) -> dict[str, Any] | None:
-        return self.rows.get(award_id)
-
-    def delete_employee(self, employee_id: str) -> None:
-        self.rows = {k: v for k, v in self.rows.items() if v["employee_id"] != employee_id}
-
-
-class FakeDirectory:
-    def __init__(self) -> None:
-        self.rows: dict[str, dict[str, Any]] = {}
-
-    def apply_snapshot(self, snapshot: Mapping[str, Any]) -> None:
-        self.rows[snapshot["employee_id"]] = dict(snapshot)
-
-    def delete(self, employee_id: str) -> None:
-        self.rows.pop(employee_id, None)
-
-    def entries(self, employee_ids: list[str]) -> dict[str, dict[str, Any]]:
-        return {e: self.rows[e] for e in employee_ids if e in self.rows}
-
-    def collect_garbage(self) -> int:
-        return 0
-
-
-class FakeResults:
-    def __init__(self) -> None:
-        self.rows: dict[str, dict[str, Any]] = {}
-
-    def get(self, badge_id: str) -> dict[str, Any] | None:
-        return self.rows.get(badge_id)
-
-    def fix(self, badge_id: str, winners: list[dict[str, Any]], fixed_at: datetime) -> dict:
-        return self.rows.setdefault(badge_id, {"winners": winners, "applied": False})
-
-    def mark_applied(self, badge_id: str) -> None:
-        self.rows[badge_id]["applied"] = True
-
-
-class FakePublisher:
-    def __init__(self) -> None:
-        self.sent: list[dict[str, Any]] = []
-        self.down = False
-
-    def publish(self, messages: Sequence[dict[str, Any]]) -> None:
-        if self.down:
-            raise InfrastructureError("Kafka unavailable")
-        self.sent.extend(messages)
 
 
 @pytest.fixture

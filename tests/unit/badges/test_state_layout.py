@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.badges.repository import garbage, latest_positions, version_id
+from services.badges.adapters.repository import garbage, latest_positions, version_id
 
 
 def marker(employee_id: str, incarnation: str) -> dict[str, Any]:

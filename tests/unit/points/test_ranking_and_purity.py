@@ -1,10 +1,9 @@
-"""Board scores, periods, and a core free of I/O libraries (cursors: cercle_common)."""
+"""Board scores and periods (cursors: cercle_common; the core's purity:
+tests/unit/test_domain_purity.py)."""
 
 from __future__ import annotations
 
-import ast
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -16,9 +15,6 @@ from services.points.domain.ranking import (
     points_of,
     resolve_period,
 )
-
-DOMAIN = Path(__file__).parents[3] / "services" / "points" / "domain"
-IO_LIBRARIES = {"flask", "kafka", "pymongo", "mongoengine", "redis", "yaml", "requests", "bson"}
 
 
 def test_more_points_rank_first_then_who_reached_the_score_first() -> None:
@@ -54,22 +50,3 @@ def test_period_of_a_local_date_and_default_today_in_the_time_zone() -> None:
     with pytest.raises(ValidationError) as raised:
         resolve_period("day", "26/11/2026", "Europe/Paris", late)
     assert raised.value.field == "at"
-
-
-def test_the_core_imports_no_io_library() -> None:
-    for source in DOMAIN.glob("*.py"):
-        tree = ast.parse(source.read_text())
-        for node in ast.walk(tree):
-            names: list[str] = []
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                names = [node.module]
-            for name in names:
-                assert name.split(".")[0] not in IO_LIBRARIES, f"{source.name} imports {name}"
-                if name.startswith("cercle_common."):
-                    assert name in {
-                        "cercle_common.envelope",
-                        "cercle_common.errors",
-                        "cercle_common.periods",
-                    }, f"{source.name} imports {name}"

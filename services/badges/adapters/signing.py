@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from services.badges.repository import KeyStore
+from services.badges.adapters.repository import KeyStore
 
 KEY_ID = "ob3-signing-key"
 ALGORITHM = "RS256"

@@ -9,7 +9,7 @@ memory, and reads by `_id` only the one-document sweep token and, after a refuse
 insert, the document that refused it. Whole collections are read where that is rare (a
 consumer given partitions, the scheduled pass, erasure, the API's reads), and old
 documents are removed in bulk by the scheduled pass. On MongoDB every other query is
-served by an index of `services/badges/indexes.py`.
+served by an index of `services/badges/entrypoints/indexes.py`.
 
 Collections:
 - `states`, `state_versions`, `state_bodies`, `state_sweeps`: the `EmployeeBadges`
@@ -45,6 +45,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from cercle_common.errors import InfrastructureError
 from cercle_common.mongo import DUPLICATE_KEY, translated_errors
+from services.badges.adapters.state_documents import state_document, state_from_document
 from services.badges.domain.model import EmployeeBadges
 
 SWEEP_ID = "last"
@@ -343,7 +344,7 @@ class StateStore:
                 return None
             text = str(document["state_json"])
             self._keep_text(position.employee_id, key, text)
-        state = EmployeeBadges.from_document(json.loads(text))
+        state = state_from_document(json.loads(text))
         if position.published:
             state.outbox = []
         return state
@@ -407,7 +408,7 @@ class StateStore:
             incarnation = uuid.uuid4().hex[:8]
             marker = {"_id": employee_id, "employee_id": employee_id, "incarnation": incarnation}
             base = Position(employee_id, incarnation, 0, sweep=self._sweep_before_now())
-        text = json.dumps(state.to_document(), separators=(",", ":"))
+        text = json.dumps(state_document(state), separators=(",", ":"))
         number = base.version + 1
         body_id = f"{version_id(employee_id, base.incarnation, number)}.{uuid.uuid4().hex[:12]}"
         new = Position(

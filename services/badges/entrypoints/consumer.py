@@ -1,4 +1,5 @@
-"""The badges consumer: `python -m services.badges.consumer` (group `cercle-badges`).
+"""The badges consumer: `python -m services.badges.entrypoints.consumer` (group
+`cercle-badges`).
 
 Reads `cercle.events.v1` (badge criteria over events, `share.deleted` reversals),
 `cercle.points.v1` (points milestones and periodic badges) and `cercle.employees.v1`
@@ -21,8 +22,8 @@ from cercle_common.settings import Settings
 from cercle_common.topics import EMPLOYEES, EVENTS, POINTS
 from services.badges.bootstrap import Components, build
 from services.badges.domain.facts import ActionFact, PointsFact, parse_points_entry
+from services.badges.entrypoints.indexes import INDEXES
 from services.badges.handlers import BadgeService
-from services.badges.indexes import INDEXES
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +162,13 @@ def main(argv: list[str] | None = None) -> None:
 
     from cercle_common.messaging import run_consumer
 
-    parser = argparse.ArgumentParser(prog="python -m services.badges.consumer")
+    parser = argparse.ArgumentParser(
+        prog="python -m services.badges.entrypoints.consumer",
+        description=(
+            "Consume cercle.events.v1, cercle.points.v1 and cercle.employees.v1 into badge "
+            "awards, published on cercle.badges.v1 (health on HEALTH_PORT); until SIGTERM."
+        ),
+    )
     parser.add_argument("--group", default=GROUP, help=f"consumer group (default {GROUP})")
     args = parser.parse_args(argv)
     settings = Settings.from_env()

@@ -1,4 +1,4 @@
-"""`python -m services.badges.indexes`: the badges database's secondary indexes.
+"""`python -m services.badges.entrypoints.indexes`: the badges database's secondary indexes.
 
 Every query of the service is served on MongoDB by `_id` or by one of these (the
 README's "Indexes" table lists the same). The whole-collection reads (the consumer given

@@ -1,4 +1,5 @@
-"""The badges API app factory: `gunicorn 'services.badges.app:create_app()'` (port 8103)."""
+"""The badges API app factory (port 8103):
+`gunicorn 'services.badges.entrypoints.app:create_app()'`."""
 
 from __future__ import annotations
 
@@ -9,11 +10,10 @@ from flask import Flask
 from cercle_common.httpapi import create_base_app
 from cercle_common.mongo import ping
 from cercle_common.settings import Settings
-from services.badges import api
 from services.badges.bootstrap import build
 from services.badges.domain.catalogue import Catalogue
-from services.badges.queries import BadgeQueries
-from services.badges.recipients import EventsServiceEmails
+from services.badges.entrypoints import api
+from services.badges.entrypoints.queries import BadgeQueries
 
 
 def create_app(
@@ -29,7 +29,7 @@ def create_app(
     app = create_base_app(
         "badges", settings, ready_checks={"mongo": lambda: ping(components.database)}
     )
-    lookup = email_of or EventsServiceEmails(settings).email_of
+    lookup = email_of or components.emails.email_of
     app.extensions["badges"] = BadgeQueries(components, lookup)
     app.register_blueprint(api.blueprint)
     return app

@@ -8,7 +8,8 @@ import yaml
 
 from services.badges.domain.catalogue import Catalogue, CatalogueError, parse_catalogue
 
-DEFAULT_CATALOGUE = Path(__file__).resolve().parent / "catalogue" / "default.yaml"
+# The YAML stays a data folder of the service (`services/badges/catalogue/`).
+DEFAULT_CATALOGUE = Path(__file__).resolve().parents[1] / "catalogue" / "default.yaml"
 
 
 def load_catalogue(path: Path = DEFAULT_CATALOGUE) -> Catalogue:

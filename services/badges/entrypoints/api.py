@@ -9,7 +9,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from cercle_common.errors import Unauthorized, ValidationError
 from cercle_common.httpapi import json_body, service_token_guard, settings_of
-from services.badges.queries import BadgeQueries
+from services.badges.entrypoints.queries import BadgeQueries
 
 blueprint = Blueprint("badges", __name__)
 # Open Badges hosted verification (`/ob/...`) must stay public: anyone holding a badge's

@@ -1,5 +1,5 @@
-"""The badges clock: `python -m services.badges.scheduler` runs one evaluation pass and
-exits (a Kubernetes CronJob, or `--every SECONDS` for a local periodic run).
+"""The badges clock: `python -m services.badges.entrypoints.scheduler` runs one evaluation
+pass and exits (a Kubernetes CronJob, or `--every SECONDS` for a local periodic run).
 
 A pass: fixes the winners of every challenge that has ended (once: the first result
 stored stands) and awards them; moves every employee's clock to now, so that a streak
@@ -58,7 +58,13 @@ def evaluation_pass(service: BadgeService, now: datetime) -> PassReport:
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: one pass (default), or one every `--every` seconds until stopped."""
-    parser = argparse.ArgumentParser(prog="python -m services.badges.scheduler")
+    parser = argparse.ArgumentParser(
+        prog="python -m services.badges.entrypoints.scheduler",
+        description=(
+            "The badges clock: settle ended challenges, move every employee's clock, "
+            "publish what a crash left in outboxes, clean up superseded documents."
+        ),
+    )
     parser.add_argument("--now", help="evaluate as of this ISO 8601 instant (default: now)")
     parser.add_argument("--every", type=float, help="repeat every N seconds (local runs)")
     args = parser.parse_args(argv)

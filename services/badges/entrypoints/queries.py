@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cercle_common.errors import NotFound, ValidationError
+from services.badges.adapters.signing import CredentialSigner
 from services.badges.bootstrap import Components
-from services.badges.cursors import HolderCursors
 from services.badges.domain import openbadges
 from services.badges.domain.catalogue import KINDS, BadgeDefinition
 from services.badges.domain.model import AWARDED, REVOKED, Award
-from services.badges.signing import CredentialSigner
+from services.badges.entrypoints.cursors import HolderCursors
 
 MAX_PAGE = 100
 DEFAULT_PAGE = 20
