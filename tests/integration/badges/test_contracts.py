@@ -24,7 +24,7 @@ import mongoengine
 import pytest
 import requests
 from pymongo.database import Database
-from services.events.app import create_app as create_events_app
+from services.events.entrypoints.app import create_app as create_events_app
 from werkzeug.serving import make_server
 
 from cercle_common.errors import InfrastructureError, NotFound
