@@ -24,7 +24,6 @@ import mongoengine
 import pytest
 import requests
 from pymongo.database import Database
-from services.events.entrypoints.app import create_app as create_events_app
 from werkzeug.serving import make_server
 
 from cercle_common.errors import InfrastructureError, NotFound
@@ -46,6 +45,7 @@ from services.badges.ports import (
     RecipientLookup,
     StateRepository,
 )
+from services.events.entrypoints.app import create_app as create_events_app
 from tests.integration.badges.conftest import TopicWatch
 from tests.unit.badges.fakes import (
     FakeAwards,
