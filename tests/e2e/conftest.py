@@ -4,10 +4,8 @@ under gunicorn, consumers as their own processes) against the test stack that
 
 from __future__ import annotations
 
-import gc
 import os
 import uuid
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -139,14 +137,3 @@ def running_stack() -> Iterator[RunningStack]:
         )
     finally:
         group.stop()
-
-
-@pytest.fixture(autouse=True)
-def _collect_kafka_sockets_left_open() -> Iterator[None]:
-    """kafka-python 3.0 can leave a bootstrap socket open after `close()`; collected
-    later, inside another test, its ResourceWarning fails that test (filterwarnings =
-    error). Collect after each test, so a leak is never charged to the next one."""
-    yield
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ResourceWarning)
-        gc.collect()
